@@ -1,0 +1,1 @@
+"""EstateLink: shared entry point and the wire contract between gateways and central."""
