@@ -1,0 +1,32 @@
+"""Every API error is JSON with a message that says what to do; internal errors never leak details."""
+from __future__ import annotations
+
+import logging
+
+import orjson
+from aiohttp import web
+
+log = logging.getLogger("central.api")
+
+
+class BadRequest(web.HTTPBadRequest):
+    """A request parameter is wrong; `message` names it and what was expected."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(text=orjson.dumps({"error": "bad_request", "message": message}).decode(),
+                         content_type="application/json")
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler) -> web.StreamResponse:  # noqa: ANN001
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.content_type == "application/json" or exc.status < 400:
+            raise
+        return web.json_response({"error": exc.reason.lower().replace(" ", "_"), "message": exc.reason},
+                                 status=exc.status)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return web.json_response({"error": "internal", "message": "internal error; see the central log"},
+                                 status=500)

@@ -1,0 +1,91 @@
+"""The OpenAPI 3.1 document of the API, served at /api/v1/openapi.json."""
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+routes = web.RouteTableDef()
+
+
+def _query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": schema or {"type": "string"}}
+
+
+def _ok(schema_ref: str, description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}}}
+
+
+_ERROR = {"description": "A parameter is wrong; the message names it",
+          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+_TIME = {"type": "string", "format": "date-time"}
+_PAGE = [_query("limit", "Page size", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}),
+         _query("cursor", "The next_cursor of the previous page, unchanged")]
+
+DOCUMENT: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "EstateLink central API", "version": "1"},
+    "servers": [{"url": "/api/v1"}],
+    "paths": {
+        "/health": {"get": {"summary": "Database and broker status", "operationId": "health", "responses": {
+            "200": _ok("Health", "Everything is up"), "503": _ok("Health", "A part is down; the body says which")}}},
+        "/events": {"get": {
+            "summary": "Stored events, filtered, with cursor pagination", "operationId": "listEvents",
+            "parameters": [
+                _query("estate", "Estate id"), _query("gateway", "Gateway id"),
+                _query("kind", "Event kind, e.g. card.read"), _query("device", "Device id"),
+                _query("since", "Gateway receive time, inclusive (ISO 8601 with offset)", _TIME),
+                _query("until", "Gateway receive time, exclusive (ISO 8601 with offset)", _TIME),
+                _query("order", "Storage order", {"type": "string", "enum": ["asc", "desc"], "default": "asc"}),
+                *_PAGE],
+            "responses": {"200": _ok("EventPage", "A page of events"), "400": _ERROR}}},
+        "/gateways": {"get": {
+            "summary": "Gateways with their last state and acked sequence", "operationId": "listGateways",
+            "parameters": [_query("estate", "Estate id")],
+            "responses": {"200": _ok("GatewayList", "Gateways")}}},
+        "/dead-letters": {"get": {
+            "summary": "Uplink payloads that ingest refused, newest first", "operationId": "listDeadLetters",
+            "parameters": _PAGE, "responses": {"200": _ok("DeadLetterPage", "A page"), "400": _ERROR}}},
+        "/openapi.json": {"get": {"summary": "This document", "operationId": "openapi",
+                                  "responses": {"200": {"description": "OpenAPI 3.1 document"}}}},
+    },
+    "components": {"schemas": {
+        "Error": {"type": "object", "required": ["error", "message"],
+                  "properties": {"error": {"type": "string"}, "message": {"type": "string"}}},
+        "Health": {"type": "object", "required": ["status", "database", "broker"], "properties": {
+            "status": {"type": "string", "enum": ["ok", "degraded"]}, "database": {"type": "string"},
+            "broker": {"type": "string"}, "ingest": {"type": "object"}}},
+        "Event": {"type": "object", "required": ["id", "estate", "gateway", "seq", "device", "kind",
+                                                 "received_at", "stored_at", "data"], "properties": {
+            "id": {"type": "string", "format": "uuid"}, "estate": {"type": "string"},
+            "gateway": {"type": "string"}, "seq": {"type": "integer", "minimum": 1},
+            "device": {"type": "string"}, "kind": {"type": "string"},
+            "device_time": {"type": ["string", "null"], "format": "date-time"},
+            "received_at": _TIME, "stored_at": _TIME, "data": {"type": "object"}}},
+        "EventPage": {"type": "object", "required": ["items", "next_cursor"], "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
+            "next_cursor": {"type": ["string", "null"]}}},
+        "Gateway": {"type": "object", "properties": {
+            "estate": {"type": "string"}, "gateway": {"type": "string"}, "status": {"type": "string"},
+            "acked_seq": {"type": "integer"}, "state": {"type": ["object", "null"]},
+            "state_at": {"type": ["string", "null"], "format": "date-time"}}},
+        "GatewayList": {"type": "object", "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Gateway"}}}},
+        "DeadLetter": {"type": "object", "properties": {
+            "id": {"type": "integer"}, "received_at": _TIME, "topic": {"type": "string"},
+            "estate": {"type": ["string", "null"]}, "gateway": {"type": ["string", "null"]},
+            "seq": {"type": ["integer", "null"]}, "reason": {"type": "string"},
+            "payload_size": {"type": "integer"}, "payload_preview": {"type": "string"}}},
+        "DeadLetterPage": {"type": "object", "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/DeadLetter"}},
+            "next_cursor": {"type": ["string", "null"]}}},
+    }},
+}
+
+
+@routes.get("/openapi.json")
+async def openapi(_request: web.Request) -> web.Response:
+    """The API description."""
+    return web.json_response(DOCUMENT)

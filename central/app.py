@@ -1,0 +1,60 @@
+"""The central aiohttp application: factory, shared resources in cleanup contexts, the API as a sub-app."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from central.api import routes as api_routes
+from central.api.errors import error_middleware
+from central.broker import EmbeddedBroker
+from central.config import CentralConfig
+from central.db import create_engine, migrate
+from central.ingest.service import Ingest
+from central.keys import CONFIG, ENGINE, INGEST
+
+log = logging.getLogger("central")
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    url = app[CONFIG].database.url
+    await migrate(url)
+    engine: AsyncEngine = create_engine(url)
+    app[ENGINE] = engine
+    yield
+    await engine.dispose()
+
+
+async def _embedded_broker(app: web.Application) -> AsyncIterator[None]:
+    broker = None
+    if app[CONFIG].broker.embedded:
+        broker = EmbeddedBroker(app[CONFIG].broker.embedded_port)
+        await broker.start()
+    yield
+    if broker is not None:
+        await broker.stop()
+
+
+async def _ingest(app: web.Application) -> AsyncIterator[None]:
+    ingest = Ingest(app[CONFIG], app[ENGINE])
+    app[INGEST] = ingest
+    task = asyncio.create_task(ingest.run(), name="ingest")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def create_app(config: CentralConfig) -> web.Application:
+    """Build central: database, (embedded) broker, ingest, and the REST API under /api/v1."""
+    app = web.Application(middlewares=[error_middleware], client_max_size=1024 * 1024)
+    app[CONFIG] = config
+    app.cleanup_ctx.extend([_database, _embedded_broker, _ingest])
+    api = web.Application(middlewares=[error_middleware])
+    api.add_routes(api_routes)
+    app.add_subapp("/api/v1", api)
+    return app

@@ -1,0 +1,209 @@
+"""The ingest service: subscribe, validate, store idempotently, ack, ask for replays, dead-letter the rest."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+import uuid
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from central.config import CentralConfig
+from central.ingest.parse import Parsed, Rejected, event_row, parse_uplink
+from central.ingest.watermark import Watermark
+from central.models import DeadLetter, Event, GatewayRecord
+from estatelink import wire
+
+log = logging.getLogger("central.ingest")
+REPLAY_COMMAND_TTL = timedelta(seconds=60)
+GatewayKey = tuple[str, str]
+
+
+class Ingest:
+    """One MQTT connection feeding the events table."""
+
+    def __init__(self, config: CentralConfig, engine: AsyncEngine) -> None:
+        self.config = config
+        self.engine = engine
+        self.connected = asyncio.Event()
+        self.counters: Counter[str] = Counter()
+        self._watermarks: dict[GatewayKey, Watermark] = {}
+        self._queue: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
+        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+        self._insert_events = dialect.insert(Event.__table__).on_conflict_do_nothing(
+            index_elements=["estate", "gateway", "seq"])
+        self._upsert_gateway = dialect.insert(GatewayRecord.__table__)
+
+    async def run(self) -> None:
+        """Stay connected to the broker and ingest, forever."""
+        delay = 0.5
+        while True:
+            try:
+                async with self._client() as client:
+                    delay = 0.5
+                    await self._session(client)
+            except aiomqtt.MqttError as exc:
+                log.warning("broker connection lost: %s; retrying in %.1fs", exc, delay)
+            finally:
+                self.connected.clear()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+    def _client(self) -> aiomqtt.Client:
+        cfg = self.config.broker
+        v5 = cfg.protocol == "5"
+        kwargs: dict[str, Any] = {}
+        if v5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = 24 * 3600
+            kwargs.update(clean_start=False, properties=props)
+        else:
+            kwargs.update(clean_session=False)
+        if cfg.use_tls:
+            context = ssl.create_default_context(cafile=str(cfg.ca_file) if cfg.ca_file else None)
+            if cfg.cert_file:
+                context.load_cert_chain(str(cfg.cert_file), str(cfg.key_file) if cfg.key_file else None)
+            kwargs["tls_context"] = context
+        return aiomqtt.Client(
+            cfg.host, cfg.port, identifier=cfg.client_id, username=cfg.username,
+            password=cfg.password.get_secret_value() if cfg.password else None,
+            protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
+            keepalive=30, timeout=10, **kwargs)
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        group = self.config.broker.shared_group
+        for topic in wire.CENTRAL_SUBSCRIPTIONS:
+            await client.subscribe(f"$share/{group}/{topic}" if group else topic, qos=1)
+        self.connected.set()
+        log.info("ingest subscribed on %s:%d", self.config.broker.host, self.config.broker.port)
+        self._queue = asyncio.Queue()
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._receive(client))
+            tasks.create_task(self._work(client))
+            tasks.create_task(self._watch_gaps(client))
+
+    async def _receive(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            self._queue.put_nowait(message)
+
+    async def _work(self, client: aiomqtt.Client) -> None:
+        limit = self.config.ingest.max_messages_per_commit
+        while True:
+            messages = [await self._queue.get()]
+            while len(messages) < limit and not self._queue.empty():
+                messages.append(self._queue.get_nowait())
+            await self._process(client, messages)
+
+    async def _process(self, client: aiomqtt.Client, messages: list[aiomqtt.Message]) -> None:
+        parsed: list[tuple[str, Parsed]] = []
+        states: list[tuple[wire.Topic, wire.GatewayState]] = []
+        rejected: list[tuple[str, Rejected]] = []
+        for message in messages:
+            topic_text = str(message.topic)
+            payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+            try:
+                topic = wire.parse_topic(topic_text)
+            except wire.WireError as exc:
+                rejected.append((topic_text, Rejected(str(exc), payload=payload)))
+                continue
+            if topic.channel == "up":
+                result = parse_uplink(topic, payload)
+                parsed.append((topic_text, result))
+                rejected.extend((topic_text, r) for r in result.rejected)
+            elif topic.channel == "state":
+                try:
+                    states.append((topic, wire.loads(wire.GatewayState, payload)))
+                except wire.WireError as exc:
+                    rejected.append((topic_text, Rejected(f"bad gateway state: {exc}", topic.estate,
+                                                          topic.gateway, payload=payload)))
+            elif topic.channel == "reply":
+                log.info("reply from %s/%s: %s", topic.estate, topic.gateway, payload[:500].decode(errors="replace"))
+        await self._commit(client, parsed, states, rejected)
+
+    async def _commit(self, client: aiomqtt.Client, parsed: list[tuple[str, Parsed]],
+                      states: list[tuple[wire.Topic, wire.GatewayState]],
+                      rejected: list[tuple[str, Rejected]]) -> None:
+        now = wire.utc_now()
+        settled: dict[GatewayKey, set[int]] = {}
+        rows = []
+        for _, result in parsed:
+            if result.estate is None:
+                continue
+            key = (result.estate, result.gateway)
+            settled.setdefault(key, set()).update(result.accounted())
+            rows.extend(event_row(event, now) for event in result.events)
+        async with self.engine.begin() as conn:
+            for key in settled:
+                await self._load_watermark(conn, key)
+            if rows:
+                await conn.execute(self._insert_events, rows)
+            if rejected:
+                await conn.execute(DeadLetter.__table__.insert(), [self._dead_letter(t, r, now) for t, r in rejected])
+            for (estate, gateway), seqs in settled.items():
+                acked = self._watermarks[(estate, gateway)].advanced_by(seqs)
+                await self._save_gateway(conn, estate, gateway, acked_seq=acked)
+            for topic, state in states:
+                await self._save_gateway(conn, topic.estate, topic.gateway, status=state.status,
+                                         state=state.model_dump(mode="json"), state_at=now)
+        self.counters["events_received"] += len(rows)
+        self.counters["dead_lettered"] += len(rejected)
+        for topic_text, r in rejected:
+            log.warning("dead-lettered a message on %s: %s", topic_text, r.reason)
+        clock = time.monotonic()
+        for key, seqs in settled.items():
+            mark = self._watermarks[key]
+            had_duplicates = any(s <= mark.acked for s in seqs)
+            if mark.settle(seqs, clock) or had_duplicates:
+                await client.publish(wire.ack_topic(*key), wire.dumps(wire.Ack(acked=mark.acked)), qos=1, retain=True)
+                self.counters["acks_sent"] += 1
+
+    async def _load_watermark(self, conn: AsyncConnection, key: GatewayKey) -> None:
+        if key in self._watermarks:
+            return
+        acked = await conn.scalar(select(GatewayRecord.acked_seq).where(
+            GatewayRecord.estate == key[0], GatewayRecord.gateway == key[1]))
+        self._watermarks[key] = Watermark(acked=acked or 0)
+
+    async def _save_gateway(self, conn: AsyncConnection, estate: str, gateway: str, **values: Any) -> None:
+        defaults = {"acked_seq": 0, "status": "unknown", "state": None, "state_at": None}
+        stmt = self._upsert_gateway.values(estate=estate, gateway=gateway, **{**defaults, **values})
+        await conn.execute(stmt.on_conflict_do_update(index_elements=["estate", "gateway"], set_=values))
+
+    def _dead_letter(self, topic: str, rejected: Rejected, now: Any) -> dict[str, Any]:
+        keep = self.config.ingest.dead_letter_payload_bytes
+        return {"received_at": now, "topic": topic, "estate": rejected.estate, "gateway": rejected.gateway,
+                "seq": rejected.seq, "reason": rejected.reason, "payload_size": len(rejected.payload),
+                "payload": rejected.payload[:keep]}
+
+    async def _watch_gaps(self, client: aiomqtt.Client) -> None:
+        grace = self.config.ingest.gap_grace_s
+        while True:
+            await asyncio.sleep(min(1.0, grace / 2))
+            now = time.monotonic()
+            for (estate, gateway), mark in list(self._watermarks.items()):
+                if mark.gap_since is None or now - mark.gap_since < grace:
+                    continue
+                if now - mark.last_replay_request < grace:
+                    continue
+                mark.last_replay_request = now
+                await self._request_replay(client, estate, gateway, mark.missing_ranges())
+
+    async def _request_replay(self, client: aiomqtt.Client, estate: str, gateway: str,
+                              ranges: list[tuple[int, int]]) -> None:
+        if not ranges:
+            return
+        issued = wire.utc_now()
+        command = wire.Command(id=uuid.uuid4(), name="replay", issuer="central/ingest", issued_at=issued,
+                               expires_at=issued + REPLAY_COMMAND_TTL, args={"ranges": [list(r) for r in ranges]})
+        await client.publish(wire.command_topic(estate, gateway, "replay"), wire.dumps(command), qos=1)
+        self.counters["replays_requested"] += 1
+        log.info("asked %s/%s to replay %s", estate, gateway, ranges[:3])

@@ -1,0 +1,100 @@
+"""The `estatelink` command: central, gateway, sim and demo."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+
+def _central(args: argparse.Namespace) -> int:
+    from central.config import CentralConfigError, load_central_config
+    from central.serve import serve
+
+    try:
+        config = load_central_config(args.config)
+    except CentralConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    overrides = {}
+    if args.database_url:
+        overrides["database"] = config.database.model_copy(update={"url": args.database_url})
+    if args.broker_url or args.broker_protocol:
+        update = {k: v for k, v in (("url", args.broker_url), ("protocol", args.broker_protocol)) if v}
+        overrides["broker"] = config.broker.model_copy(update=update)
+    if args.port is not None:
+        overrides["http"] = config.http.model_copy(update={"port": args.port})
+    config = config.model_copy(update=overrides)
+    asyncio.run(serve(config))
+    return 0
+
+
+def _gateway(args: argparse.Namespace) -> int:
+    from edge_config import ConfigError, load_config
+    from gateway.runtime import serve
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    asyncio.run(serve(config))
+    return 0
+
+
+def _sim(args: argparse.Namespace) -> int:
+    try:
+        asyncio.run(args.sim_run(args))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from estatelink.demo import run_demo
+
+    return asyncio.run(run_demo(args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="estatelink", description=__doc__)
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    central = commands.add_parser("central", help="run the central service")
+    central.add_argument("--config", help="central TOML config (defaults apply without one)")
+    central.add_argument("--database-url", help="sqlite:///path or postgresql://user@host/db")
+    central.add_argument("--broker-url", help="mqtt://host:port or mqtts://host:port (default: embedded broker)")
+    central.add_argument("--broker-protocol", choices=["5", "3.1.1"])
+    central.add_argument("--port", type=int, help="HTTP port (default 8080)")
+    central.set_defaults(func=_central)
+
+    gateway = commands.add_parser("gateway", help="run an estate gateway")
+    gateway.add_argument("--config", required=True, help="the estate's gateway TOML config")
+    gateway.set_defaults(func=_gateway)
+
+    sim = commands.add_parser("sim", help="run a device simulator")
+    sims = sim.add_subparsers(dest="simulator", required=True)
+    from simulators import card_reader
+
+    reader = sims.add_parser("card-reader", help="ASCII serial card reader on a pseudo-terminal")
+    card_reader.add_arguments(reader)
+    reader.set_defaults(func=_sim, sim_run=card_reader.run)
+
+    demo = commands.add_parser("demo", help="run the demo estate: central, broker, gateway, simulators")
+    demo.add_argument("--port", type=int, default=8080, help="central HTTP port (default 8080)")
+    demo.add_argument("--broker-port", type=int, default=1883, help="embedded broker port (default 1883)")
+    demo.add_argument("--var", default="var/demo", help="folder for the demo's databases (default var/demo)")
+    demo.add_argument("--rate", type=float, default=1.0, help="card reads per second (default 1)")
+    demo.set_defaults(func=_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""`estatelink demo`: central with its embedded broker, a card-reader simulator and a gateway, all on this machine."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import signal
+import sys
+from pathlib import Path
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "edge_config" / "examples" / "demo.toml"
+READER_LINK = "/tmp/estatelink-demo-reader"
+
+
+def demo_gateway_config(example: str, *, broker_port: int, outbox: Path, reader_link: str) -> str:
+    """The example demo config with this run's broker port, outbox path and reader link."""
+    replacements = [
+        (r'(?m)^broker\s*=.*$', f'broker = "mqtt://127.0.0.1:{broker_port}"'),
+        (r'(?m)^path\s*=.*$', f'path = "{outbox}"'),
+        (r'(?m)^port\s*=\s*"/tmp/estatelink-demo-reader"\s*$', f'port = "{reader_link}"'),
+    ]
+    for pattern, line in replacements:
+        example, count = re.subn(pattern, line, example, count=1)
+        if count != 1:
+            raise RuntimeError(f"{EXAMPLE} no longer has a line matching {pattern!r}; update estatelink/demo.py")
+    return example
+
+
+async def _spawn(name: str, *args: str) -> asyncio.subprocess.Process:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "estatelink.cli", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    asyncio.create_task(_relay(name, process))
+    return process
+
+
+async def _relay(name: str, process: asyncio.subprocess.Process) -> None:
+    assert process.stdout is not None
+    async for line in process.stdout:
+        print(f"[{name}] {line.decode(errors='replace').rstrip()}", flush=True)
+
+
+async def _wait_healthy(port: int, central: asyncio.subprocess.Process, timeout: float = 60) -> None:
+    import aiohttp
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    async with aiohttp.ClientSession() as session:
+        while loop.time() < deadline:
+            if central.returncode is not None:
+                raise RuntimeError("central exited during start-up; see its output above")
+            try:
+                async with session.get(f"http://127.0.0.1:{port}/api/v1/health") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"central did not become healthy within {timeout:.0f}s")
+
+
+async def run_demo(args: argparse.Namespace) -> int:
+    """Start every part, print where to look, and stop them all on Ctrl-C."""
+    var = Path(args.var).resolve()
+    var.mkdir(parents=True, exist_ok=True)
+    config = var / "gate-1.toml"
+    config.write_text(demo_gateway_config(EXAMPLE.read_text(), broker_port=args.broker_port,
+                                          outbox=var / "gate-1" / "outbox.sqlite", reader_link=READER_LINK))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    processes = []
+    try:
+        central = await _spawn("central", "central", "--database-url", f"sqlite:///{var / 'central.sqlite'}",
+                               "--port", str(args.port))
+        processes.append(central)
+        await _wait_healthy(args.port, central)
+        processes.append(await _spawn("reader-sim", "sim", "card-reader", "--link", READER_LINK,
+                                      "--rate", str(args.rate), "--garble", "0.05"))
+        await asyncio.sleep(0.5)
+        processes.append(await _spawn("gateway", "gateway", "--config", str(config)))
+        base = f"http://127.0.0.1:{args.port}/api/v1"
+        print(f"\nEstateLink demo estate is running.\n"
+              f"  events:     {base}/events?kind=card.read&order=desc\n"
+              f"  gateways:   {base}/gateways\n"
+              f"  health:     {base}/health\n"
+              f"  API doc:    {base}/openapi.json\n"
+              f"  data under: {var}\nPress Ctrl-C to stop.\n", flush=True)
+        waits = [asyncio.create_task(p.wait()) for p in processes]
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([stopper, *waits], return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if stopper not in done:
+            print("a demo process exited on its own; stopping the rest", file=sys.stderr)
+            return 1
+        return 0
+    finally:
+        for process in reversed(processes):
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                await asyncio.wait_for(process.wait(), 10)
+            except TimeoutError:
+                process.kill()

@@ -1,0 +1,210 @@
+"""The durable outbox: every event is on disk, with its sequence number, before anyone calls it captured.
+
+SQLite in WAL mode. Sequence numbers are per gateway and survive restarts (kept in `meta`, so they never
+go back even when every row has been acked and deleted). Rows leave only through `ack()`.
+
+Size policy (docs/outbox.md): past `max_events`, the oldest events of droppable streams (metering, patrol,
+video, system) are replaced by one small `outbox.dropped` tombstone per run of sequence numbers, so central
+can account for them and its ack does not stall. Access and alarm events are never dropped.
+"""
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from drivers.base import DeviceEvent
+from estatelink import wire
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY,
+    stream TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    droppable INTEGER NOT NULL,
+    captured_at REAL NOT NULL,
+    body BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_droppable ON outbox (droppable, seq);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+TOMBSTONE_KIND = "outbox.dropped"
+
+
+class OutboxError(Exception):
+    """The outbox could not store or read events."""
+
+
+class OutboxFullError(OutboxError):
+    """The disk is full and nothing droppable is left to make room: the event was NOT captured."""
+
+
+@dataclass(frozen=True, slots=True)
+class Captured:
+    """An event as the outbox stored it."""
+
+    seq: int
+    stream: str
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEvent:
+    device: str
+    event: DeviceEvent
+    received_at: datetime
+
+
+class Outbox:
+    """Synchronous outbox; the gateway drives it from one worker thread (see AsyncOutbox)."""
+
+    def __init__(self, path: Path, *, estate: str, gateway: str, max_events: int = 1_000_000,
+                 synchronous: str = "full") -> None:
+        self.path = Path(path)
+        self.estate, self.gateway = estate, gateway
+        self.max_events = max_events
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
+        self._db.executescript(_SCHEMA)
+        self.next_seq = self._meta("next_seq", 1)
+        self.acked = self._meta("acked", 0)
+        self.depth = self._db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+        self.dropped_total = self._meta("dropped_total", 0)
+
+    def _meta(self, key: str, default: int) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def _set_meta(self, key: str, value: int) -> None:
+        self._db.execute("INSERT INTO meta(key, value) VALUES(?, ?) "
+                         "ON CONFLICT(key) DO UPDATE SET value=excluded.value", (key, value))
+
+    def append_many(self, pending: list[PendingEvent]) -> list[Captured]:
+        """Store events in one transaction, giving each the next sequence number."""
+        try:
+            return self._append(pending)
+        except sqlite3.OperationalError as exc:
+            if "full" not in str(exc).lower():
+                raise OutboxError(f"outbox {self.path}: {exc}") from exc
+            if not self._make_room(len(pending)):
+                raise OutboxFullError(f"outbox {self.path}: disk full and nothing droppable left") from exc
+            return self._append(pending)
+
+    def _append(self, pending: list[PendingEvent]) -> list[Captured]:
+        rows, captured = [], []
+        seq, now = self.next_seq, time.time()
+        for item in pending:
+            stream = wire.stream_for_kind(item.event.kind)
+            body = orjson.dumps(wire.envelope_dict(
+                estate=self.estate, gateway=self.gateway, seq=seq, device=item.device,
+                kind=item.event.kind, data=dict(item.event.data), received_at=item.received_at,
+                device_time=item.event.device_time))
+            droppable = stream not in wire.NEVER_DROPPED_STREAMS
+            rows.append((seq, stream, item.event.kind, droppable, now, body))
+            captured.append(Captured(seq, stream, body))
+            seq += 1
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany("INSERT INTO outbox VALUES (?, ?, ?, ?, ?, ?)", rows)
+            self._set_meta("next_seq", seq)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self.next_seq = seq
+        self.depth += len(rows)
+        if self.depth > self.max_events:
+            self._make_room(self.depth - self.max_events)
+        return captured
+
+    def _make_room(self, wanted: int) -> bool:
+        """Replace the oldest droppable events by tombstones until `wanted` rows are freed."""
+        freed = 0
+        while freed < wanted:
+            victims = self._db.execute(
+                "SELECT seq, kind FROM outbox WHERE droppable=1 AND kind != ? ORDER BY seq LIMIT ?",
+                (TOMBSTONE_KIND, max(wanted - freed + 1, 256))).fetchall()
+            if len(victims) < 2:
+                return freed > 0
+            freed += self._tombstone_runs(victims)
+        return True
+
+    def _tombstone_runs(self, victims: list[tuple[int, str]]) -> int:
+        runs: list[list[tuple[int, str]]] = [[victims[0]]]
+        for seq, kind in victims[1:]:
+            if seq == runs[-1][-1][0] + 1:
+                runs[-1].append((seq, kind))
+            else:
+                runs.append([(seq, kind)])
+        freed = 0
+        self._db.execute("BEGIN IMMEDIATE")
+        for run in runs:
+            if len(run) < 2:
+                continue
+            first, last = run[0][0], run[-1][0]
+            kinds = Counter(kind for _, kind in run)
+            body = orjson.dumps(wire.envelope_dict(
+                estate=self.estate, gateway=self.gateway, seq=first, device="gateway", kind=TOMBSTONE_KIND,
+                data={"to_seq": last, "count": len(run), "kinds": dict(kinds)}, received_at=wire.utc_now()))
+            self._db.execute("DELETE FROM outbox WHERE seq BETWEEN ? AND ?", (first, last))
+            self._db.execute("INSERT INTO outbox VALUES (?, 'system', ?, 0, ?, ?)",
+                             (first, TOMBSTONE_KIND, time.time(), body))
+            freed += len(run) - 1
+            self.dropped_total += len(run)
+        self._set_meta("dropped_total", self.dropped_total)
+        self._db.execute("COMMIT")
+        self.depth -= freed
+        return freed
+
+    def read_after(self, after_seq: int, *, below: int | None = None, limit: int = 500) -> list[Captured]:
+        """Events with after_seq < seq < below, oldest first."""
+        rows = self._db.execute(
+            "SELECT seq, stream, body FROM outbox WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?",
+            (after_seq, below if below is not None else self.next_seq, limit)).fetchall()
+        return [Captured(seq, stream, body) for seq, stream, body in rows]
+
+    def ack(self, upto: int) -> int:
+        """Drop every event up to and including `upto`; returns how many rows left."""
+        upto = min(upto, self.next_seq - 1)
+        if upto <= self.acked:
+            return 0
+        self._db.execute("BEGIN IMMEDIATE")
+        deleted = self._db.execute("DELETE FROM outbox WHERE seq <= ?", (upto,)).rowcount
+        self._set_meta("acked", upto)
+        self._db.execute("COMMIT")
+        self.acked = upto
+        self.depth -= deleted
+        return deleted
+
+    def oldest_captured_at(self) -> float | None:
+        row = self._db.execute("SELECT captured_at FROM outbox ORDER BY seq LIMIT 1").fetchone()
+        return row[0] if row else None
+
+    def stats(self) -> dict[str, Any]:
+        oldest = self.oldest_captured_at()
+        return {
+            "depth": self.depth,
+            "oldest_unsent_age_s": round(time.time() - oldest, 3) if oldest else 0.0,
+            "next_seq": self.next_seq,
+            "acked": self.acked,
+            "max_events": self.max_events,
+            "dropped_total": self.dropped_total,
+        }
+
+    def close(self) -> None:
+        self._db.close()
+
+    def fast_forward(self, next_seq: int) -> None:
+        """Move the sequence past numbers central already holds (this outbox was lost or replaced)."""
+        if next_seq > self.next_seq:
+            self._set_meta("next_seq", next_seq)
+            self._set_meta("acked", next_seq - 1)
+            self.next_seq, self.acked = next_seq, next_seq - 1

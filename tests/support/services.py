@@ -1,0 +1,182 @@
+"""Real services for tests: Mosquitto on a free port, a fresh PostgreSQL database, central and gateway processes."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import orjson
+import urllib.request
+
+MOSQUITTO = "/usr/sbin/mosquitto"
+PG_ADMIN_DSN = os.environ.get("ESTATELINK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+
+
+class Mosquitto:
+    """A real Mosquitto on a free loopback port that a test can stop and start again on the same port."""
+
+    def __init__(self, workdir: Path) -> None:
+        if not Path(MOSQUITTO).exists():
+            raise RuntimeError(f"{MOSQUITTO} is missing: install the Debian package 'mosquitto'")
+        self.port = free_port()
+        self.conf = workdir / "mosquitto.conf"
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                             "max_queued_messages 10000\nuser root\n")
+        self.log = workdir / "mosquitto.log"
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=log, stderr=log)
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc = None
+
+
+def create_pg_database() -> str:
+    """A new empty database on the machine's PostgreSQL; returns its URL."""
+    import asyncio
+
+    name = f"estatelink_test_{uuid.uuid4().hex[:12]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    return PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop_pg_database(url: str) -> None:
+    import asyncio
+
+    name = url.rsplit("/", 1)[1]
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
+
+
+class Process:
+    """An `estatelink` subcommand as a child process, with its output in a log file."""
+
+    def __init__(self, args: list[str], log: Path) -> None:
+        self.args, self.log = args, log
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "estatelink.cli", *self.args],
+                                         stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def kill9(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+class Central(Process):
+    def __init__(self, workdir: Path, database_url: str, broker_url: str, protocol: str = "5") -> None:
+        self.port = free_port()
+        super().__init__(["central", "--database-url", database_url, "--broker-url", broker_url,
+                          "--broker-protocol", protocol, "--port", str(self.port)], workdir / "central.log")
+
+    def api(self, path: str) -> tuple[int, dict]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/v1{path}", timeout=10) as resp:
+                return resp.status, orjson.loads(resp.read())
+        except urllib.error.HTTPError as err:
+            return err.code, orjson.loads(err.read())
+
+    def start(self, timeout: float = 30.0) -> None:
+        super().start()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"central exited early:\n{self.output()[-3000:]}")
+            try:
+                status, _ = self.api("/health")
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"central not healthy after {timeout}s:\n{self.output()[-3000:]}")
+
+    def all_events(self, **filters: str) -> list[dict]:
+        """Every stored event, following the cursor."""
+        items, cursor = [], None
+        while True:
+            query = "&".join([f"{k}={v}" for k, v in filters.items()] + ["limit=1000"] +
+                             ([f"cursor={cursor}"] if cursor else []))
+            status, page = self.api(f"/events?{query}")
+            assert status == 200, page
+            items.extend(page["items"])
+            cursor = page["next_cursor"]
+            if not cursor:
+                return items
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.1, message: str = "condition"):
+    """Poll until predicate() is truthy; returns its value or raises with the message."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
