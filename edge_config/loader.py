@@ -74,8 +74,10 @@ def parse_config(text: str, *, source: str = "<string>", base_dir: Path) -> Gate
     try:
         return GatewayConfig.model_validate(data, context={"base_dir": Path(base_dir).absolute()})
     except ValidationError as exc:
-        problems = [_problem(error) for error in exc.errors()] + _raw_duplicate_problems(data)
-        raise ConfigError(source, list(dict.fromkeys(problems))) from None
+        errors = exc.errors()
+    # Raised outside the handler so no chained ValidationError (which echoes inputs, a password too) is kept.
+    problems = [_problem(error) for error in errors] + _raw_duplicate_problems(data)
+    raise ConfigError(source, list(dict.fromkeys(problems)))
 
 
 def _toml_problem(message: str) -> str:

@@ -1,7 +1,6 @@
 """[uplink]: the MQTT connection from the gateway to the central service."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -133,5 +132,5 @@ class UplinkConfig(Section):
             return self.password.get_secret_value()
         if self.password_file is None:
             return None
-        text = Path(self.password_file).read_text(encoding="utf-8")
+        text = self.password_file.read_text(encoding="utf-8")
         return text.removesuffix("\n").removesuffix("\r") if text.endswith("\n") else text

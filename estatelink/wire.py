@@ -185,6 +185,7 @@ class GatewayState(_Wire):
     v: Literal[1] = 1
     status: Literal["online", "offline"]
     at: AwareTime | None = None
+    started_at: AwareTime | None = None
     config_version: str | None = None
     outbox: dict[str, Any] | None = None
     devices: dict[str, dict[str, Any]] | None = None

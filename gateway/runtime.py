@@ -8,7 +8,7 @@ from typing import Any
 
 from drivers.base import DeviceEvent
 from edge_config import GatewayConfig
-from estatelink import sdnotify
+from estatelink import sdnotify, wire
 from gateway.capture import AsyncOutbox, Capture
 from gateway.commands import CommandRouter
 from gateway.drivers import FACTORIES
@@ -33,11 +33,12 @@ class Gateway:
         self.supervisor = Supervisor(FACTORIES, self.capture.emitter)
         self.uplink = Uplink(config, self.outbox, self.commands, self.state)
         self._near_full = False
+        self.started_at = wire.utc_now()
         self._tasks: list[asyncio.Task[Any]] = []
 
     def state(self) -> dict[str, Any]:
         """What the heartbeat reports."""
-        return {"config_version": self.config.config_version,
+        return {"config_version": self.config.config_version, "started_at": self.started_at,
                 "outbox": self.outbox.outbox.stats(),
                 "devices": self.supervisor.states()}
 

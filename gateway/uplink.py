@@ -75,8 +75,8 @@ class Uplink:
                 async with self._client() as client:
                     delay = self.cfg.reconnect_min_s
                     await self._session(client)
-            except aiomqtt.MqttError as exc:
-                log.warning("uplink to %s lost: %s; retrying in %.1fs", self.cfg.broker, exc, delay)
+            except* aiomqtt.MqttError as group:
+                log.warning("uplink to %s lost: %s; retrying in %.1fs", self.cfg.broker, group.exceptions[0], delay)
             finally:
                 self.connected.clear()
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))

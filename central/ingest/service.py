@@ -15,6 +15,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from central.config import CentralConfig
@@ -51,8 +52,8 @@ class Ingest:
                 async with self._client() as client:
                     delay = 0.5
                     await self._session(client)
-            except aiomqtt.MqttError as exc:
-                log.warning("broker connection lost: %s; retrying in %.1fs", exc, delay)
+            except* aiomqtt.MqttError as group:
+                log.warning("broker connection lost: %s; retrying in %.1fs", group.exceptions[0], delay)
             finally:
                 self.connected.clear()
             await asyncio.sleep(delay)
@@ -101,7 +102,12 @@ class Ingest:
             messages = [await self._queue.get()]
             while len(messages) < limit and not self._queue.empty():
                 messages.append(self._queue.get_nowait())
-            await self._process(client, messages)
+            try:
+                await self._process(client, messages)
+            except (SQLAlchemyError, OSError) as exc:  # nothing was acked: the gateways will resend
+                self.counters["store_failures"] += 1
+                log.error("could not store %d messages (%s); waiting for resends", len(messages), exc)
+                await asyncio.sleep(1.0)
 
     async def _process(self, client: aiomqtt.Client, messages: list[aiomqtt.Message]) -> None:
         parsed: list[tuple[str, Parsed]] = []

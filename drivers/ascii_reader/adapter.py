@@ -68,11 +68,14 @@ class AsciiReaderAdapter:
                     raise TransportError(f"{self.device_id}: read from {self.port} failed: {exc}") from exc
                 if not data:
                     raise TransportError(f"{self.device_id}: {self.port} closed (end of stream)")
+                cards = []
                 for item in decoder.feed(data):
                     if isinstance(item, CardFrame):
-                        await self._card(item)
+                        cards.append(self._card(item))
                     else:
                         self._rejected(item)
+                # Frames that arrived together are captured together: one outbox commit, order kept.
+                await asyncio.gather(*cards)
         finally:
             await self._close(writer)
 

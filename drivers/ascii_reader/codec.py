@@ -140,7 +140,7 @@ class _DecimalLineFramer:
 
     def feed(self, data: bytes, out: list[Decoded]) -> None:
         for byte in data:
-            if byte == CR or byte == LF:
+            if byte in (CR, LF):
                 if self._line:
                     out.append(self._decode(bytes(self._line)))
                     self._line.clear()

@@ -174,7 +174,8 @@ def test_any_split_of_valid_frames_decodes_the_same() -> None:
         stream = b"".join(encode_card(fmt, card) for card in cards)
         cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=10)))
         decoder = AsciiReaderDecoder(fmt)
-        out = [item for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True) for item in decoder.feed(stream[a:b])]
+        chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+        out = [item for chunk in chunks for item in decoder.feed(chunk)]
         assert out == [CardFrame(card, fmt, encode_card(fmt, card).rstrip(b"\r\n")) for card in cards]
 
     check()

@@ -5,6 +5,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter
+from datetime import datetime, timezone
 from pathlib import Path
 
 from simulators.card_reader import PtyCardReader
@@ -29,11 +30,18 @@ def start_gateway(tmp_path: Path, broker_url: str, reader: PtyCardReader) -> Pro
     return gateway
 
 
-def wait_reader_online(central: Central) -> None:
+def wait_reader_online(central: Central, started_after: datetime | None = None) -> None:
+    """Wait for a heartbeat from a gateway process started after `started_after` with its reader open."""
     def online():
         _, body = central.api("/gateways")
-        return any(g["state"] and g["state"].get("devices", {}).get("main-gate-reader", {}).get("state") == "online"
-                   and g["status"] == "online" for g in body["items"])
+        for g in body["items"]:
+            state = g["state"] or {}
+            reader = (state.get("devices") or {}).get("main-gate-reader", {})
+            started = state.get("started_at")
+            fresh = started_after is None or (started and datetime.fromisoformat(started) > started_after)
+            if g["status"] == "online" and reader.get("state") == "online" and fresh:
+                return True
+        return False
     wait_until(online, 30, message="gateway online with its reader")
 
 
@@ -75,8 +83,9 @@ def test_gateway_killed_mid_burst_loses_and_doubles_nothing(tmp_path, mosquitto,
         write_burst(reader, range(0, 2500), per_second=2500).join()
         gateway.kill9()
         captured_before_kill = outbox_last_seq(tmp_path / "outbox.sqlite")
+        restarted = datetime.now(timezone.utc)
         gateway.start()
-        wait_reader_online(central)
+        wait_reader_online(central, started_after=restarted)
         write_burst(reader, range(2500, 5000), per_second=2500).join()
         wait_until(lambda: outbox_last_seq(tmp_path / "outbox.sqlite") >= captured_before_kill + 2500, 60,
                    message="the restarted gateway to capture the second half")
