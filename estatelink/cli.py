@@ -7,6 +7,9 @@ import logging
 import sys
 
 
+NOISY_LIBRARIES = ("transitions", "amqtt", "alembic")
+
+
 def _central(args: argparse.Namespace) -> int:
     from central.config import CentralConfigError, load_central_config
     from central.serve import serve
@@ -19,8 +22,9 @@ def _central(args: argparse.Namespace) -> int:
     overrides = {}
     if args.database_url:
         overrides["database"] = config.database.model_copy(update={"url": args.database_url})
-    if args.broker_url or args.broker_protocol:
-        update = {k: v for k, v in (("url", args.broker_url), ("protocol", args.broker_protocol)) if v}
+    if args.broker_url or args.broker_protocol or args.embedded_broker_port:
+        update = {k: v for k, v in (("url", args.broker_url), ("protocol", args.broker_protocol),
+                                    ("embedded_port", args.embedded_broker_port)) if v}
         overrides["broker"] = config.broker.model_copy(update=update)
     if args.port is not None:
         overrides["http"] = config.http.model_copy(update={"port": args.port})
@@ -66,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     central.add_argument("--database-url", help="sqlite:///path or postgresql://user@host/db")
     central.add_argument("--broker-url", help="mqtt://host:port or mqtts://host:port (default: embedded broker)")
     central.add_argument("--broker-protocol", choices=["5", "3.1.1"])
+    central.add_argument("--embedded-broker-port", type=int, help="port of the embedded broker (default 1883)")
     central.add_argument("--port", type=int, help="HTTP port (default 8080)")
     central.set_defaults(func=_central)
 
@@ -93,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for chatty in NOISY_LIBRARIES:
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
     return args.func(args)
 
 

@@ -5,6 +5,7 @@ import argparse
 import asyncio
 import re
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -24,6 +25,19 @@ def demo_gateway_config(example: str, *, broker_port: int, outbox: Path, reader_
         if count != 1:
             raise RuntimeError(f"{EXAMPLE} no longer has a line matching {pattern!r}; update estatelink/demo.py")
     return example
+
+
+def _port_or_free(preferred: int, what: str) -> int:
+    """The preferred loopback port if free, else any free one (said out loud)."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+    print(f"port {preferred} is busy; the demo's {what} uses {port} instead", flush=True)
+    return port
 
 
 async def _spawn(name: str, *args: str) -> asyncio.subprocess.Process:
@@ -61,6 +75,8 @@ async def _wait_healthy(port: int, central: asyncio.subprocess.Process, timeout:
 
 async def run_demo(args: argparse.Namespace) -> int:
     """Start every part, print where to look, and stop them all on Ctrl-C."""
+    args.port = _port_or_free(args.port, "central HTTP API")
+    args.broker_port = _port_or_free(args.broker_port, "embedded MQTT broker")
     var = Path(args.var).resolve()
     var.mkdir(parents=True, exist_ok=True)
     config = var / "gate-1.toml"
@@ -74,7 +90,8 @@ async def run_demo(args: argparse.Namespace) -> int:
     processes = []
     try:
         central = await _spawn("central", "central", "--database-url", f"sqlite:///{var / 'central.sqlite'}",
-                               "--port", str(args.port))
+                               "--port", str(args.port), "--broker-protocol", "3.1.1",
+                               "--embedded-broker-port", str(args.broker_port))
         processes.append(central)
         await _wait_healthy(args.port, central)
         processes.append(await _spawn("reader-sim", "sim", "card-reader", "--link", READER_LINK,
