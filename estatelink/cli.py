@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 
 
@@ -47,10 +48,17 @@ def _gateway(args: argparse.Namespace) -> int:
 
 
 def _sim(args: argparse.Namespace) -> int:
-    try:
-        asyncio.run(args.sim_run(args))
-    except KeyboardInterrupt:
-        pass
+    async def until_stopped() -> None:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            await args.sim_run(args)
+        except asyncio.CancelledError:
+            pass  # a stop signal: the simulator has cleaned up (links removed, pty closed)
+
+    asyncio.run(until_stopped())
     return 0
 
 

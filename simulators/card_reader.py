@@ -170,7 +170,7 @@ async def run(args: argparse.Namespace) -> None:
             _point_link(args.link, reader.port)
         try:
             print(reader.port, flush=True)
-            start = loop.time()
+            start, dropping = loop.time(), False
             for n in itertools.count():
                 card = cards[n % len(cards)]
                 if rng.random() < args.garble:
@@ -180,7 +180,11 @@ async def run(args: argparse.Namespace) -> None:
                 try:
                     reader.write_raw(data)
                 except TimeoutError as exc:
-                    print(f"dropped a read: {exc}", file=sys.stderr, flush=True)
+                    if not dropping:  # say so once, not at every read, until a reader drains the pty
+                        print(f"dropping reads: {exc}", file=sys.stderr, flush=True)
+                    dropping = True
+                else:
+                    dropping = False
                 await asyncio.sleep(max(0.0, start + (n + 1) / args.rate - loop.time()))
         finally:
             if args.link is not None:

@@ -157,7 +157,6 @@ def test_bad_configuration() -> None:
 
 def test_any_split_of_valid_frames_decodes_the_same() -> None:
     """Property: however a stream of valid frames is cut into chunks, the same cards come out."""
-    pytest.importorskip("hypothesis")
     from hypothesis import given
     from hypothesis import strategies as st
 
