@@ -126,43 +126,52 @@ class Outbox:
         return captured
 
     def _make_room(self, wanted: int) -> bool:
-        """Replace the oldest droppable events by tombstones until `wanted` rows are freed."""
-        freed = 0
+        """Replace the oldest runs of droppable events by tombstones until `wanted` rows are freed.
+
+        A droppable event alone between access events cannot be tombstoned for a saving, so it stays: the
+        limit may then be exceeded, which is the policy for access and alarm events anyway.
+        """
+        freed, after = 0, 0
         while freed < wanted:
             victims = self._db.execute(
-                "SELECT seq, kind FROM outbox WHERE droppable=1 AND kind != ? ORDER BY seq LIMIT ?",
-                (TOMBSTONE_KIND, max(wanted - freed + 1, 256))).fetchall()
-            if len(victims) < 2:
+                "SELECT seq, kind, captured_at FROM outbox WHERE droppable=1 AND kind != ? AND seq > ? "
+                "ORDER BY seq LIMIT ?", (TOMBSTONE_KIND, after, max(2 * (wanted - freed), 256))).fetchall()
+            if not victims:
                 return freed > 0
             freed += self._tombstone_runs(victims)
+            after = victims[-1][0]
         return True
 
-    def _tombstone_runs(self, victims: list[tuple[int, str]]) -> int:
-        runs: list[list[tuple[int, str]]] = [[victims[0]]]
-        for seq, kind in victims[1:]:
-            if seq == runs[-1][-1][0] + 1:
-                runs[-1].append((seq, kind))
+    def _tombstone_runs(self, victims: list[tuple[int, str, float]]) -> int:
+        runs: list[list[tuple[int, str, float]]] = [[victims[0]]]
+        for victim in victims[1:]:
+            if victim[0] == runs[-1][-1][0] + 1:
+                runs[-1].append(victim)
             else:
-                runs.append([(seq, kind)])
+                runs.append([victim])
         freed = 0
         self._db.execute("BEGIN IMMEDIATE")
         for run in runs:
             if len(run) < 2:
                 continue
             first, last = run[0][0], run[-1][0]
-            kinds = Counter(kind for _, kind in run)
-            body = orjson.dumps(wire.envelope_dict(
-                estate=self.estate, gateway=self.gateway, seq=first, device="gateway", kind=TOMBSTONE_KIND,
-                data={"to_seq": last, "count": len(run), "kinds": dict(kinds)}, received_at=wire.utc_now()))
+            kinds = dict(Counter(kind for _, kind, _ in run))
             self._db.execute("DELETE FROM outbox WHERE seq BETWEEN ? AND ?", (first, last))
-            self._db.execute("INSERT INTO outbox VALUES (?, 'system', ?, 0, ?, ?)",
-                             (first, TOMBSTONE_KIND, time.time(), body))
+            self._insert_tombstone(first, last, len(run), kinds, min(c for _, _, c in run))
             freed += len(run) - 1
             self.dropped_total += len(run)
         self._set_meta("dropped_total", self.dropped_total)
         self._db.execute("COMMIT")
         self.depth -= freed
         return freed
+
+    def _insert_tombstone(self, first: int, last: int, count: int, kinds: dict[str, int],
+                          captured_at: float) -> None:
+        body = orjson.dumps(wire.envelope_dict(
+            estate=self.estate, gateway=self.gateway, seq=first, device="gateway", kind=TOMBSTONE_KIND,
+            data={"to_seq": last, "count": count, "kinds": kinds}, received_at=wire.utc_now()))
+        self._db.execute("INSERT INTO outbox VALUES (?, 'system', ?, 0, ?, ?)",
+                         (first, TOMBSTONE_KIND, captured_at, body))
 
     def read_after(self, after_seq: int, *, below: int | None = None, limit: int = 500) -> list[Captured]:
         """Events with after_seq < seq < below, oldest first."""
@@ -177,7 +186,16 @@ class Outbox:
         if upto <= self.acked:
             return 0
         self._db.execute("BEGIN IMMEDIATE")
+        straddling = self._db.execute(
+            "SELECT seq, captured_at, body FROM outbox WHERE kind = ? AND seq <= ? ORDER BY seq DESC LIMIT 1",
+            (TOMBSTONE_KIND, upto)).fetchone()
         deleted = self._db.execute("DELETE FROM outbox WHERE seq <= ?", (upto,)).rowcount
+        if straddling:
+            data = orjson.loads(straddling[2])["data"]
+            if data["to_seq"] > upto:  # central acked into a dropped run: keep the rest of it accounted for
+                self._insert_tombstone(upto + 1, data["to_seq"], data["to_seq"] - upto, data["kinds"],
+                                       straddling[1])
+                deleted -= 1
         self._set_meta("acked", upto)
         self._db.execute("COMMIT")
         self.acked = upto
@@ -202,9 +220,29 @@ class Outbox:
     def close(self) -> None:
         self._db.close()
 
-    def fast_forward(self, next_seq: int) -> None:
-        """Move the sequence past numbers central already holds (this outbox was lost or replaced)."""
-        if next_seq > self.next_seq:
-            self._set_meta("next_seq", next_seq)
-            self._set_meta("acked", next_seq - 1)
-            self.next_seq, self.acked = next_seq, next_seq - 1
+    def fast_forward(self, acked_by_central: int) -> None:
+        """Central holds numbers beyond ours (this outbox was lost or replaced): renumber after them.
+
+        Every event still here is renumbered, in order, to follow central's ack, so none is mistaken for a
+        duplicate of an older event central already holds.
+        """
+        if acked_by_central < self.next_seq:
+            return
+        rows = self._db.execute(
+            "SELECT seq, stream, kind, droppable, captured_at, body FROM outbox ORDER BY seq").fetchall()
+        renumbered, seq = [], acked_by_central + 1
+        for old_seq, stream, kind, droppable, captured_at, body in rows:
+            envelope = orjson.loads(body)
+            envelope["seq"] = seq
+            if kind == TOMBSTONE_KIND:
+                envelope["data"]["to_seq"] += seq - old_seq
+                seq += envelope["data"]["to_seq"] - envelope["seq"]
+            renumbered.append((envelope["seq"], stream, kind, droppable, captured_at, orjson.dumps(envelope)))
+            seq += 1
+        self._db.execute("BEGIN IMMEDIATE")
+        self._db.execute("DELETE FROM outbox")
+        self._db.executemany("INSERT INTO outbox VALUES (?, ?, ?, ?, ?, ?)", renumbered)
+        self._set_meta("next_seq", seq)
+        self._set_meta("acked", acked_by_central)
+        self._db.execute("COMMIT")
+        self.next_seq, self.acked = seq, acked_by_central

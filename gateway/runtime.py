@@ -36,10 +36,10 @@ class Gateway:
         self.started_at = wire.utc_now()
         self._tasks: list[asyncio.Task[Any]] = []
 
-    def state(self) -> dict[str, Any]:
+    async def state(self) -> dict[str, Any]:
         """What the heartbeat reports."""
         return {"config_version": self.config.config_version, "started_at": self.started_at,
-                "outbox": self.outbox.outbox.stats(),
+                "outbox": await self.outbox.call(self.outbox.outbox.stats),
                 "devices": self.supervisor.states()}
 
     def _on_captured(self, captured: list[Captured]) -> None:

@@ -34,7 +34,7 @@ class Uplink:
     """Owns the MQTT connection of one gateway."""
 
     def __init__(self, config: GatewayConfig, outbox: AsyncOutbox, commands: CommandRouter,
-                 state: Callable[[], dict[str, Any]]) -> None:
+                 state: Callable[[], Awaitable[dict[str, Any]]]) -> None:
         self.config = config
         self.cfg = config.uplink
         self.outbox = outbox
@@ -129,7 +129,7 @@ class Uplink:
         self._wake.set()
 
     async def _publish_state(self, client: aiomqtt.Client) -> None:
-        state = wire.GatewayState(status="online", at=wire.utc_now(), **self._state())
+        state = wire.GatewayState(status="online", at=wire.utc_now(), **await self._state())
         await client.publish(wire.state_topic(self.estate, self.gateway), wire.dumps(state), qos=1, retain=True)
 
     async def _heartbeat(self, client: aiomqtt.Client) -> None:
@@ -159,7 +159,7 @@ class Uplink:
             log.error("central holds sequence %d but this outbox is only at %d: the outbox was lost or "
                       "replaced; continuing numbering after %d so no new event is mistaken for a duplicate",
                       acked, box.next_seq - 1, acked)
-            await self.outbox.call(box.fast_forward, acked + 1)
+            await self.outbox.call(box.fast_forward, acked)
             self._restart_from_acked()
         if acked > box.acked:
             await self.outbox.call(box.ack, acked)

@@ -19,7 +19,10 @@ def parse_time(name: str, value: str | None) -> datetime | None:
         raise BadRequest(f"{name}: expected an ISO 8601 timestamp such as 2026-11-27T08:00:00Z, got {value!r}")
     if parsed.tzinfo is None:
         raise BadRequest(f"{name}: the timestamp needs a UTC offset (add Z or +08:00), got {value!r}")
-    return parsed.astimezone(timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:
+        raise BadRequest(f"{name}: {value!r} is outside the years 1..9999 once converted to UTC") from None
 
 
 def parse_int(name: str, value: str | None, default: int, low: int, high: int) -> int:
@@ -45,6 +48,8 @@ def decode_cursor(value: str | None, order: str) -> int | None:
     try:
         data = orjson.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
         after, cursor_order = int(data["after"]), data["order"]
+        if not 0 <= after < 2**63:
+            raise ValueError("row id out of range")
     except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
         raise BadRequest("cursor: not a cursor returned by this API (pass next_cursor back unchanged)") from None
     if cursor_order != order:

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import base64
+import json
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote, urlencode
 
 import orjson
 import paho.mqtt.client as mqtt
+import pytest
 from openapi_spec_validator import validate
 
 from central.app import create_app
@@ -229,6 +231,18 @@ def test_health_gateways_and_openapi(mosquitto, central):
         assert status == 200, path
     events_params = {p["name"] for p in document["paths"]["/events"]["get"]["parameters"]}
     assert events_params == {"estate", "gateway", "kind", "device", "since", "until", "cursor", "limit", "order"}
+
+
+def test_out_of_range_cursor_and_timestamps_are_bad_requests(central):
+    huge = base64.urlsafe_b64encode(json.dumps({"after": 2**63, "order": "asc"}).encode()).decode()
+    answers = {name: central.api(f"/events?{query}") for query, name in [
+        (f"cursor={huge}", "cursor"),
+        ("since=9999-12-31T23:59:59-01:00", "since"),      # valid, but past datetime.max in UTC
+        ("until=0001-01-01T00:00:00%2B01:00", "until"),    # valid, but before datetime.min in UTC
+    ]}
+    assert {name: status for name, (status, _) in answers.items()} == {"cursor": 400, "since": 400, "until": 400}
+    for name, (_, body) in answers.items():
+        assert body["error"] == "bad_request" and body["message"].startswith(f"{name}:")
 
 
 def _exactly(items: list, n: int):

@@ -231,8 +231,10 @@ def test_over_the_limit_droppable_runs_become_tombstones_and_access_events_stay(
     dropped = sum(t.data["count"] for t in tombstones)
     assert dropped == sum(1 for s in assigned if kinds[s] == "meter.reading") - sum(
         1 for e in by_seq.values() if e.kind == "meter.reading")
-    assert Counter(k for t in tombstones for k, n in t.data["kinds"].items() for _ in range(n)) == Counter(
-        {"meter.reading": dropped})
+    kinds_dropped: Counter[str] = Counter()
+    for tombstone in tombstones:
+        kinds_dropped.update(tombstone.data["kinds"])
+    assert kinds_dropped == {"meter.reading": dropped}
     assert stats["dropped_total"] == dropped
     assert stats["depth"] == len(rows)
     with opened(path, max_events=50) as box:
@@ -257,8 +259,6 @@ def test_acks_after_tombstoning_leave_the_rest_accounted(path):
         assert box.depth == 10
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Outbox.ack() deletes a tombstone whose run reaches past the ack, "
-                                        "so the rest of the run is no longer accounted for and central stalls")
 def test_an_ack_inside_a_tombstoned_run_keeps_the_rest_of_the_run_accounted(path):
     with opened(path, max_events=10) as box:
         box.append_many([meter(n) for n in range(1, 31)])    # 1..30 become one tombstone at seq 1
@@ -293,8 +293,6 @@ HANG_SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Outbox._make_room loops forever when every droppable event is "
-                                        "isolated between access events (no run of 2 to tombstone)")
 def test_interleaved_access_and_metering_over_the_limit_does_not_hang(path):
     path.parent.mkdir(parents=True)
     # In a child process: a hang must not take the test run with it (subprocess.run kills it on timeout).
@@ -319,7 +317,7 @@ def test_fast_forward_moves_numbering_past_a_number_and_survives_reopen(path):
     with opened(path) as box:
         box.append_many([card(1), card(2), card(3)])
         box.ack(3)
-        box.fast_forward(101)
+        box.fast_forward(100)                           # central's ack says it holds up to 100
         assert (box.next_seq, box.acked) == (101, 100)
         (row,) = box.append_many([card(101)])
         assert row.seq == 101 and envelope(row).seq == 101
@@ -331,12 +329,10 @@ def test_fast_forward_moves_numbering_past_a_number_and_survives_reopen(path):
         assert seqs(box.append_many([card(102)])) == [102]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Outbox.fast_forward() leaves events captured before central's "
-                                        "ack at their old, already-used numbers: they are never sent again")
 def test_events_captured_before_a_fast_forward_are_still_delivered(path):
     with opened(path) as box:
         box.append_many([card(1), card(2), card(3)])   # a replaced outbox, numbering from 1 again
-        box.fast_forward(101)                           # then central's retained ack says 100
+        box.fast_forward(100)                           # then central's retained ack says 100
         pending = box.read_after(box.acked)
         assert sorted(envelope(r).data["card"] for r in pending) == [f"{n:010X}" for n in (1, 2, 3)], (
             "the three card reads are neither resendable nor at numbers central does not already hold")
