@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from central.api import routes as api_routes
 from central.api.errors import error_middleware
+from central.auth.middleware import auth_middleware
+from central.auth.permissions import PERMISSIONS, PUBLIC
 from central.broker import EmbeddedBroker
 from central.config import CentralConfig
 from central.db import create_engine, migrate
@@ -54,7 +56,19 @@ def create_app(config: CentralConfig) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=1024 * 1024)
     app[CONFIG] = config
     app.cleanup_ctx.extend([_database, _embedded_broker, _ingest])
-    api = web.Application(middlewares=[error_middleware])
+    api = web.Application(middlewares=[error_middleware, auth_middleware])
     api.add_routes(api_routes)
+    check_every_route_is_governed(api)
     app.add_subapp("/api/v1", api)
     return app
+
+
+def check_every_route_is_governed(api: web.Application) -> None:
+    """Refuse to start with a route that is neither public nor in the permission table."""
+    for route in api.router.routes():
+        name = route.name
+        if route.method == "HEAD":
+            continue
+        if name is None or (name not in PUBLIC and name not in PERMISSIONS):
+            raise RuntimeError(f"route {route.method} {route.resource.canonical} has no entry in "
+                               f"central/auth/permissions.py (name={name!r}); every route must declare its roles")

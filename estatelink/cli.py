@@ -30,6 +30,8 @@ def _central(args: argparse.Namespace) -> int:
     if args.port is not None:
         overrides["http"] = config.http.model_copy(update={"port": args.port})
     config = config.model_copy(update=overrides)
+    if getattr(args, "admin_func", None):
+        return asyncio.run(args.admin_func(config, args))
     asyncio.run(serve(config))
     return 0
 
@@ -81,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     central.add_argument("--embedded-broker-port", type=int, help="port of the embedded broker (default 1883)")
     central.add_argument("--port", type=int, help="HTTP port (default 8080)")
     central.set_defaults(func=_central)
+    from central.admin_cli import add_commands
+
+    add_commands(central.add_subparsers(dest="central_command", metavar="[serve|create-user]"))
 
     gateway = commands.add_parser("gateway", help="run an estate gateway")
     gateway.add_argument("--config", required=True, help="the estate's gateway TOML config")

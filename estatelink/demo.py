@@ -40,6 +40,36 @@ def _port_or_free(preferred: int, what: str) -> int:
     return port
 
 
+DEMO_PASSWORD = "EstateLink-demo-2026"
+DEMO_ACCOUNTS = (("admin", "admin", ()), ("manager", "manager", ("demo",)), ("cashier", "cashier", ("demo",)),
+                 ("guard", "guard", ("demo",)), ("technician", "technician", ("demo",)),
+                 ("patrol", "patrol", ("demo",)))
+
+
+async def seed_demo_accounts(database_url: str) -> str:
+    """One account per staff role (password DEMO_PASSWORD), through the same service as any user; returns an admin API token."""
+    from sqlalchemy import select
+
+    from central.auth import service
+    from central.auth.models import User
+    from central.auth.principal import SYSTEM
+    from central.auth.roles import Role
+    from central.db import create_engine
+
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            for username, role, estates in DEMO_ACCOUNTS:
+                if not (await conn.execute(select(User.id).where(User.username == username))).first():
+                    await service.create_user(conn, SYSTEM, service.NewUser(
+                        username, DEMO_PASSWORD, Role(role), frozenset(estates)))
+            admin_id = (await conn.execute(select(User.id).where(User.username == "admin"))).scalar_one()
+            admin = await service.resolve_session_free_principal(conn, admin_id)
+            return await service.create_token(conn, admin, "demo", days=1)
+    finally:
+        await engine.dispose()
+
+
 async def _spawn(name: str, *args: str) -> asyncio.subprocess.Process:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "estatelink.cli", *args,
@@ -94,6 +124,7 @@ async def run_demo(args: argparse.Namespace) -> int:
                                "--embedded-broker-port", str(args.broker_port))
         processes.append(central)
         await _wait_healthy(args.port, central)
+        token = await seed_demo_accounts(f"sqlite:///{var / 'central.sqlite'}")
         processes.append(await _spawn("reader-sim", "sim", "card-reader", "--link", READER_LINK,
                                       "--rate", str(args.rate), "--garble", "0.05"))
         await asyncio.sleep(0.5)
@@ -104,7 +135,12 @@ async def run_demo(args: argparse.Namespace) -> int:
               f"  gateways:   {base}/gateways\n"
               f"  health:     {base}/health\n"
               f"  API doc:    {base}/openapi.json\n"
-              f"  data under: {var}\nPress Ctrl-C to stop.\n", flush=True)
+              f"  data under: {var}\n"
+              f"Accounts (password {DEMO_PASSWORD}): {', '.join(name for name, _, _ in DEMO_ACCOUNTS)}.\n"
+              f"  log in:     curl -c jar -H 'Content-Type: application/json' "
+              f"-d '{{\"username\":\"guard\",\"password\":\"{DEMO_PASSWORD}\"}}' {base}/auth/login\n"
+              f"  or use an admin API token: curl -H 'Authorization: Bearer {token}' '{base}/events'\n"
+              f"Press Ctrl-C to stop.\n", flush=True)
         waits = [asyncio.create_task(p.wait()) for p in processes]
         stopper = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([stopper, *waits], return_when=asyncio.FIRST_COMPLETED)

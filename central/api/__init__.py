@@ -2,5 +2,7 @@
 from aiohttp import web
 
 from central.api import events, gateways, health, openapi
+from central.auth import routes as auth_routes
 
-routes: list[web.AbstractRouteDef] = [*health.routes, *events.routes, *gateways.routes, *openapi.routes]
+routes: list[web.AbstractRouteDef] = [*health.routes, *events.routes, *gateways.routes, *openapi.routes,
+                                      *auth_routes.routes]

@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from central.api.errors import BadRequest
 from central.api.params import as_utc, decode_cursor, encode_cursor, parse_int, parse_time
+from central.auth.scope import check_estate, estate_clause
 from central.keys import ENGINE
 from central.models import Event
 
@@ -22,7 +23,7 @@ def event_json(event: Event) -> dict:
     }
 
 
-@routes.get("/events")
+@routes.get("/events", name="events.list")
 async def list_events(request: web.Request) -> web.Response:
     """Events, oldest first by default; `since`/`until` bound the gateway receive time."""
     query = request.query
@@ -36,7 +37,10 @@ async def list_events(request: web.Request) -> web.Response:
     since, until = parse_time("since", query.get("since")), parse_time("until", query.get("until"))
     after = decode_cursor(query.get("cursor"), order)
 
-    stmt = select(Event)
+    principal = request["principal"]
+    if "estate" in query:
+        check_estate(principal, query["estate"])
+    stmt = select(Event).where(estate_clause(principal, Event.estate))
     for name in FILTERS:
         if name in query:
             stmt = stmt.where(getattr(Event, name) == query[name])

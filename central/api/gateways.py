@@ -5,17 +5,21 @@ from aiohttp import web
 from sqlalchemy import select
 
 from central.api.params import as_utc, decode_cursor, encode_cursor, parse_int
+from central.auth.scope import check_estate, estate_clause
 from central.keys import ENGINE
 from central.models import DeadLetter, GatewayRecord
 
 routes = web.RouteTableDef()
 
 
-@routes.get("/gateways")
+@routes.get("/gateways", name="gateways.list")
 async def list_gateways(request: web.Request) -> web.Response:
     """Each gateway's last state (online/offline, outbox, devices) and the sequence central has acked."""
-    stmt = select(GatewayRecord).order_by(GatewayRecord.estate, GatewayRecord.gateway)
+    principal = request["principal"]
+    stmt = select(GatewayRecord).where(estate_clause(principal, GatewayRecord.estate)).order_by(
+        GatewayRecord.estate, GatewayRecord.gateway)
     if "estate" in request.query:
+        check_estate(principal, request.query["estate"])
         stmt = stmt.where(GatewayRecord.estate == request.query["estate"])
     async with request.config_dict[ENGINE].connect() as conn:
         rows = (await conn.execute(stmt)).all()
@@ -24,7 +28,7 @@ async def list_gateways(request: web.Request) -> web.Response:
          "state": r.state, "state_at": as_utc(r.state_at)} for r in rows]})
 
 
-@routes.get("/dead-letters")
+@routes.get("/dead-letters", name="dead_letters.list")
 async def list_dead_letters(request: web.Request) -> web.Response:
     """Payloads ingest refused, newest first, with the reason."""
     limit = parse_int("limit", request.query.get("limit"), 100, 1, 1000)

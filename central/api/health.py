@@ -9,7 +9,7 @@ from central.keys import ENGINE, INGEST
 routes = web.RouteTableDef()
 
 
-@routes.get("/health")
+@routes.get("/health", name="health")
 async def health(request: web.Request) -> web.Response:
     """200 when the database answers and ingest is subscribed; 503 otherwise, saying which part is down."""
     try:

@@ -85,7 +85,30 @@ DOCUMENT: dict[str, Any] = {
 }
 
 
-@routes.get("/openapi.json")
+def _module_paths() -> dict[str, Any]:
+    from central.auth.openapi import PATHS as AUTH_PATHS
+
+    paths = dict(AUTH_PATHS)
+    try:
+        from central.registry.openapi import PATHS as REGISTRY_PATHS
+        paths.update(REGISTRY_PATHS)
+    except ImportError:
+        pass
+    return paths
+
+
+DOCUMENT["paths"].update(_module_paths())
+DOCUMENT["components"]["securitySchemes"] = {
+    "bearer": {"type": "http", "scheme": "bearer", "description": "An API token from POST /auth/tokens"},
+    "session": {"type": "apiKey", "in": "cookie", "name": "estatelink_session",
+                "description": "Browser session from POST /auth/login; unsafe methods need X-CSRF-Token"},
+}
+DOCUMENT["security"] = [{"bearer": []}, {"session": []}]
+for _public in ("/health", "/openapi.json"):
+    DOCUMENT["paths"][_public]["get"]["security"] = []
+
+
+@routes.get("/openapi.json", name="openapi")
 async def openapi(_request: web.Request) -> web.Response:
     """The API description."""
     return web.json_response(DOCUMENT)

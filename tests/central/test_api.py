@@ -226,9 +226,10 @@ def test_health_gateways_and_openapi(mosquitto, central):
     documented = {(path, method) for path, item in document["paths"].items() for method in item}
     assert served, "the app serves nothing under /api/v1?"
     assert served == documented
-    for path, _ in sorted(documented):
-        status, _body = central.api(path)
-        assert status == 200, path
+    for path, method in sorted(documented):
+        if method == "get" and "{" not in path:
+            status, _body = central.api(path)
+            assert status == 200, path
     events_params = {p["name"] for p in document["paths"]["/events"]["get"]["parameters"]}
     assert events_params == {"estate", "gateway", "kind", "device", "since", "until", "cursor", "limit", "order"}
 

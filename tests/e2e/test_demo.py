@@ -1,6 +1,7 @@
 """`estatelink demo` brings up a working estate and Ctrl-C takes it all down."""
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -19,9 +20,16 @@ def test_demo_runs_an_estate_and_stops_cleanly_on_ctrl_c(tmp_path):
                                  "--broker-port", str(broker_port), "--var", str(tmp_path / "var"),
                                  "--rate", "20"], stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
     try:
+        def token():
+            found = re.search(r"Bearer (elk_[A-Za-z0-9_-]+)", log.read_text())
+            return found and found.group(1)
+        bearer = wait_until(token, 60, interval=0.5, message="the demo to print an API token")
+
         def card_reads():
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/events?kind=card.read",
+                                             headers={"Authorization": f"Bearer {bearer}"})
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/events?kind=card.read") as resp:
+                with urllib.request.urlopen(request) as resp:
                     items = orjson.loads(resp.read())["items"]
                     return items if len(items) >= 5 else None
             except OSError:

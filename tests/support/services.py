@@ -12,6 +12,7 @@ from pathlib import Path
 
 import asyncpg
 import orjson
+import urllib.error
 import urllib.request
 
 MOSQUITTO = "/usr/sbin/mosquitto"
@@ -131,12 +132,35 @@ class Process:
 class Central(Process):
     def __init__(self, workdir: Path, database_url: str, broker_url: str, protocol: str = "5") -> None:
         self.port = free_port()
+        self.database_url = database_url
         super().__init__(["central", "--database-url", database_url, "--broker-url", broker_url,
                           "--broker-protocol", protocol, "--port", str(self.port)], workdir / "central.log")
 
-    def api(self, path: str) -> tuple[int, dict]:
+    token: str | None = None
+    """An admin's API token, made on first start; api() sends it unless told otherwise."""
+
+    def create_user(self, username: str, role: str, *estates: str, password: str = "correct-horse-9",
+                    resident_id: int | None = None) -> str:
+        """Create an account through the command line, as an installer would; returns its API token."""
+        args = [sys.executable, "-m", "estatelink.cli", "--log-level", "WARNING", "central",
+                "--database-url", self.database_url, "create-user", "--username", username, "--role", role,
+                "--token", *[a for e in estates for a in ("--estate", e)]]
+        if resident_id is not None:
+            args += ["--resident-id", str(resident_id)]
+        done = subprocess.run(args, input=password + "\n", capture_output=True, text=True, cwd=REPO, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip().splitlines()[-1]
+
+    def api(self, path: str, *, method: str = "GET", body: dict | None = None, token: str | None = "admin",
+            headers: dict | None = None) -> tuple[int, dict]:
+        bearer = self.token if token == "admin" else token
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/api/v1{path}", method=method,
+            data=orjson.dumps(body) if body is not None else None,
+            headers={**({"Authorization": f"Bearer {bearer}"} if bearer else {}),
+                     **({"Content-Type": "application/json"} if body is not None else {}), **(headers or {})})
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/v1{path}", timeout=10) as resp:
+            with urllib.request.urlopen(request, timeout=10) as resp:
                 return resp.status, orjson.loads(resp.read())
         except urllib.error.HTTPError as err:
             return err.code, orjson.loads(err.read())
@@ -148,8 +172,10 @@ class Central(Process):
             if self.proc.poll() is not None:
                 raise RuntimeError(f"central exited early:\n{self.output()[-3000:]}")
             try:
-                status, _ = self.api("/health")
+                status, _ = self.api("/health", token=None)
                 if status == 200:
+                    if self.token is None:
+                        self.token = self.create_user("admin", "admin")
                     return
             except OSError:
                 pass

@@ -1,0 +1,30 @@
+"""JSON request bodies validated into pydantic models, with 400s that name the field."""
+from __future__ import annotations
+
+from typing import TypeVar
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from central.api.errors import BadRequest
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def parse_body(request: web.Request, model: type[M]) -> M:
+    """Read and validate the JSON body; any problem is a 400 naming the field and what was expected."""
+    raw = await request.read()
+    try:
+        data = orjson.loads(raw or b"{}")
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"body: not valid JSON ({exc})") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False)[:10]:
+            where = ".".join(str(p) for p in err["loc"]) or "body"
+            message = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+            problems.append(f"{where}: {message}")
+        raise BadRequest("; ".join(problems)) from None

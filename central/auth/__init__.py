@@ -1,0 +1,1 @@
+"""Accounts, roles, estate tenancy and the audit log."""

@@ -1,0 +1,61 @@
+"""The one permission table: every API route, by name, and the roles it serves.
+
+A route missing from this table stops central at start-up; `tests/auth/test_route_matrix.py` walks every
+route with every role against it. Estate confinement is applied inside each handler (central/auth/scope.py).
+"""
+from __future__ import annotations
+
+from central.auth.roles import ALL_ROLES, Role
+
+A, M, C, G, T, P, R = (Role.ADMIN, Role.MANAGER, Role.CASHIER, Role.GUARD, Role.TECHNICIAN, Role.PATROL,
+                       Role.RESIDENT)
+
+PUBLIC = frozenset({"health", "openapi", "auth.login"})
+"""Routes anyone may call, logged in or not."""
+
+SPINE = {
+    "events.list": frozenset({A, M, G}),
+    "gateways.list": frozenset({A, M, G}),
+    "dead_letters.list": frozenset({A}),
+}
+
+AUTH = {
+    "auth.logout": ALL_ROLES,
+    "auth.me": ALL_ROLES,
+    "auth.password": ALL_ROLES,
+    "auth.tokens.create": ALL_ROLES,
+    "users.list": frozenset({A, M}),
+    "users.create": frozenset({A, M}),
+    "users.update": frozenset({A, M}),
+    "audit.list": frozenset({A, M}),
+}
+
+
+def _merged(*tables: dict[str, frozenset[Role]]) -> dict[str, frozenset[Role]]:
+    merged: dict[str, frozenset[Role]] = {}
+    for table in tables:
+        overlap = merged.keys() & table.keys()
+        if overlap:
+            raise RuntimeError(f"routes listed twice in the permission table: {sorted(overlap)}")
+        merged.update(table)
+    return merged
+
+
+def _module_tables() -> list[dict[str, frozenset[Role]]]:
+    tables = []
+    try:
+        from central.registry.permissions import REGISTRY_PERMISSIONS
+        tables.append(REGISTRY_PERMISSIONS)
+    except ImportError:
+        pass
+    return tables
+
+
+PERMISSIONS: dict[str, frozenset[Role]] = _merged(SPINE, AUTH, *_module_tables())
+
+
+def roles_for(route_name: str) -> frozenset[Role] | None:
+    """The roles a route serves; None when the route is public."""
+    if route_name in PUBLIC:
+        return None
+    return PERMISSIONS[route_name]
