@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
 import sys
 
@@ -23,6 +24,14 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     user.add_argument("--token", action="store_true", help="also print a new API token for this user")
     user.add_argument("--resident-id", type=int)
     user.set_defaults(admin_func=create_user)
+
+    backup = commands.add_parser("backup", help="write a consistent backup of the live database to FILE")
+    backup.add_argument("file")
+    backup.set_defaults(admin_func=backup_database)
+    restore = commands.add_parser("restore", help="replace the database with a backup (stop central first)")
+    restore.add_argument("file")
+    restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    restore.set_defaults(admin_func=restore_database)
 
 
 def _password(args: argparse.Namespace) -> str:
@@ -54,4 +63,35 @@ async def create_user(config: CentralConfig, args: argparse.Namespace) -> int:
         return 2
     finally:
         await engine.dispose()
+    return 0
+
+
+async def backup_database(config: CentralConfig, args: argparse.Namespace) -> int:
+    from central.maintenance.backup import BackupError, backup
+
+    try:
+        kind = await asyncio.to_thread(backup, config.database.url, args.file)
+    except BackupError as exc:
+        print(f"backup failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"backup written to {args.file} ({kind})")
+    return 0
+
+
+async def restore_database(config: CentralConfig, args: argparse.Namespace) -> int:
+    from central.maintenance.backup import BackupError, restore
+
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print("restore replaces every record in the database; pass --yes to confirm", file=sys.stderr)
+            return 2
+        if input(f"replace the database with {args.file}? type yes: ").strip() != "yes":
+            return 2
+    try:
+        kind = await asyncio.to_thread(restore, config.database.url, args.file)
+    except BackupError as exc:
+        print(f"restore failed: {exc}", file=sys.stderr)
+        return 1
+    await migrate(config.database.url)  # a backup from an older release is brought up to date
+    print(f"restored {args.file} ({kind})")
     return 0

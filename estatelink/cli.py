@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     central.set_defaults(func=_central)
     from central.admin_cli import add_commands
 
-    add_commands(central.add_subparsers(dest="central_command", metavar="[serve|create-user]"))
+    add_commands(central.add_subparsers(dest="central_command", metavar="[serve|create-user|backup|restore]"))
 
     gateway = commands.add_parser("gateway", help="run an estate gateway")
     gateway.add_argument("--config", required=True, help="the estate's gateway TOML config")
