@@ -421,4 +421,73 @@ def py_spy_report(raw: Path, top: int = 15, seconds: float | None = None, rate: 
                 total_count[frame] += count
     expected = seconds * rate if seconds else None
     return {"total": total, "expected": expected, "threads": dict(threads.most_common()),
-            "self": self_count.most_common(top), "inclusive": total_count.most_common(top * 3)}
+            "self": self_count.most_common(top), "inclusive": total_count.most_common(top * 3),
+            "inclusive_all": dict(total_count)}
+
+
+# --- TCP stalls on loopback (needs tcpdump and root) -----------------------------------------------------
+
+def tcpdump_start(port: int, out: Path) -> subprocess.Popen | None:
+    exe = shutil.which("tcpdump")
+    if exe is None:
+        print("tcpdump is not installed (apt-get install tcpdump); no packet capture", file=sys.stderr)
+        return None
+    proc = subprocess.Popen([exe, "-i", "lo", "-nn", "-w", str(out), f"tcp port {port}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    return proc
+
+
+def tcpdump_stop(proc: subprocess.Popen | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(2)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def local_ports(pid: int, remote_port: int) -> list[int]:
+    """Local ports of `pid`'s TCP connections to 127.0.0.1:remote_port."""
+    return [conn.laddr.port for conn in psutil.Process(pid).net_connections(kind="tcp")
+            if conn.raddr and conn.raddr.port == remote_port]
+
+
+_SEGMENT = re.compile(r"^(\d+\.\d+) IP 127\.0\.0\.1\.(\d+) > 127\.0\.0\.1\.(\d+): Flags \[[^\]]*\].*length (\d+)")
+
+
+def nagle_holds(pcap: Path, clients: dict[str, int]) -> dict[str, dict[str, float]]:
+    """Per client connection and direction: data segments, and those sent within 0.5 ms after a bare ACK
+    from the other side (the kernel releasing a write that Nagle held back; a bare ACK never wakes the
+    application), with how long that ACK took after the previous data segment (≈ the delayed-ACK wait)."""
+    text = subprocess.run(["tcpdump", "-r", str(pcap), "-nn", "-tt"], capture_output=True, text=True).stdout
+    names = {port: name for name, port in clients.items()}
+    packets: dict[str, list[tuple[float, str, int]]] = defaultdict(list)
+    for line in text.splitlines():
+        match = _SEGMENT.match(line)
+        if not match:
+            continue
+        t, src, dst, length = float(match[1]), int(match[2]), int(match[3]), int(match[4])
+        client = src if src in names else dst if dst in names else None
+        if client is not None:
+            packets[names[client]].append((t, "up" if src == client else "down", length))
+    out = {}
+    for name, pkts in packets.items():
+        for way in ("up", "down"):
+            other = "down" if way == "up" else "up"
+            holds, last_data, prev = [], None, None
+            data = 0
+            for pkt in pkts:
+                if pkt[1] == way and pkt[2] > 0:
+                    data += 1
+                    if (prev and prev[1] == other and prev[2] == 0 and pkt[0] - prev[0] < 0.0005
+                            and last_data is not None and prev[0] - last_data > 0.010):
+                        holds.append(1000 * (prev[0] - last_data))
+                    last_data = pkt[0]
+                prev = pkt
+            out[f"{name} {'→ broker' if way == 'up' else '← broker'}"] = {
+                "segments": data, "held": len(holds), "held_median_ms": median(holds) if holds else 0.0,
+                "held_max_ms": max(holds) if holds else 0.0}
+    return out

@@ -22,6 +22,26 @@ from tests.support.services import Central, Mosquitto, Process, create_pg_databa
 
 TARGET = 20_000
 POLL_S = 0.2
+STAGES = {  # py-spy frames (inclusive) that name the stages of the pipeline
+    "central": [
+        ("Ingest._process (central/ingest/service.py)", "ingest task (SQL execution not included: it runs in "
+         "SQLAlchemy's greenlet, below)"),
+        ("parse_uplink (central/ingest/parse.py)", "parse + validate batches (orjson, pydantic)"),
+        ("TypeAdapter.validate_python (pydantic/type_adapter.py)", "… of which list[Envelope] validation"),
+        ("Ingest._commit (central/ingest/service.py)", "… of which build rows, await the DB, publish the ack"),
+        ("event_row (central/ingest/parse.py)", "… of which Envelope → row dict"),
+        ("Connection.execute (sqlalchemy/engine/base.py)", "SQLAlchemy execute, in its greenlet on the event loop"),
+        ("SQLCompiler.construct_params (sqlalchemy/sql/compiler.py)", "… of which building bind parameters"),
+        ("Connection._executemany (asyncpg/connection.py)", "… of which asyncpg executemany"),
+        ("_connection_worker_thread (aiosqlite/core.py)", "aiosqlite's thread (sqlite3 executemany, commit)"),
+    ],
+    "gateway": [
+        ("Uplink._send (gateway/uplink.py)", "uplink send loop (main thread)"),
+        ("Uplink._publish_grouped (gateway/uplink.py)", "… of which batching + publish"),
+        ("Outbox.read_after (gateway/outbox.py)", "outbox read (worker thread)"),
+        ("Outbox.ack (gateway/outbox.py)", "outbox delete on ack, fsync (worker thread)"),
+    ],
+}
 
 
 def with_uplink(config: Path, extra: list[str]) -> Path:
@@ -158,6 +178,10 @@ def main() -> int:
                     print(f"    {name}: {rep['total']} samples of ~{rep['expected']:.0f}; threads {rep['threads']}")
                     for func, count in rep["self"][:12]:
                         print(f"      self {100 * count / max(rep['total'], 1):5.1f}%  {func}")
+                    for frame, what in STAGES.get(name, []):
+                        if rep["inclusive_all"].get(frame):
+                            print(f"      incl {100 * rep['inclusive_all'][frame] / (rep['expected'] or 1):5.1f}% "
+                                  f"of a core  {what}")
 
     if not runs:
         return 0
@@ -175,7 +199,8 @@ def main() -> int:
                      " / ".join(f"{c.median([r['cpu'][role]['avg_pct'] for r in mine]):.0f}"
                                 if role in mine[0]["cpu"] else "–"
                                 for role in ("gateway", "central", "mosquitto", "postgres")),
-                     sum(r["resends"] for r in mine)])
+                     sum(r["resends"] for r in mine),
+                     f"{c.median([r['cpu']['machine']['median_pct'] for r in mine]):.0f}"])
     print(f"\nbaseline (raw paho, QoS 1, one event per message): median {baseline:,.0f} msg/s "
           f"({baseline_runs})")
     for db in dbs:
@@ -204,11 +229,12 @@ def main() -> int:
         "100 in flight) for 5 s to the same Mosquitto just before each run.",
         "",
         c.table(["database", "events/s (median)", "runs", "steady 10→90 %", "first ack", "× baseline",
-                 f"of {TARGET:,}/s target", "CPU % gateway / central / mosquitto / postgres", "resends"], rows),
+                 f"of {TARGET:,}/s target", "CPU % gateway / central / mosquitto / postgres", "resends", "machine busy %"], rows),
         "",
         f"Baseline: raw paho-mqtt QoS 1, one event per message: median **{baseline:,.0f} msg/s** "
         f"(runs: {baseline_runs}). CPU % is the process's CPU time over the "
-        "run's wall time (100 = one full core); postgres is the backends serving central's database.",
+        "run's wall time (100 = one full core); postgres is the backends serving central's database; machine busy % "
+        "is the median of 1 s samples of the whole machine (200 = both cores), other users included.",
     ]
     verdict = ", ".join(f"{db} {summary[db]:,.0f} events/s ({summary[db] / TARGET:.0%} of target)" for db in dbs)
     body += ["", f"Against the ≥ {TARGET:,} events/s target: {verdict}."]
@@ -227,6 +253,15 @@ def main() -> int:
                 body.append(c.table(["self %", "function"],
                                     [[f"{100 * k / total:.1f}", f"`{f}`"] for f, k in rep["self"][:12]]))
                 body.append("")
+                expected = rep.get("expected") or total
+                stage_rows = [[f"`{frame.split(' (')[0]}`", what,
+                               f"{100 * rep['inclusive_all'].get(frame, 0) / expected:.0f}"]
+                              for frame, what in STAGES.get(name, []) if rep["inclusive_all"].get(frame)]
+                if stage_rows:
+                    body.append(f"{name}, time in each stage (inclusive samples as % of one core over the run):")
+                    body.append("")
+                    body.append(c.table(["function", "stage", "% of a core"], stage_rows))
+                    body.append("")
     c.write_section("throughput", "\n".join(body))
     return 0
 

@@ -14,26 +14,6 @@ from central.config import CentralConfig
 from central.db import create_engine, migrate
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:
-    commands.add_parser("serve", help="run the central service (what `estatelink central` does by default)")
-    user = commands.add_parser("create-user", help="create an account (the first admin, typically)")
-    user.add_argument("--username", required=True)
-    user.add_argument("--role", required=True, choices=[r.value for r in Role])
-    user.add_argument("--estate", action="append", default=[], help="an estate the user may see (repeatable)")
-    user.add_argument("--password-file", help="read the password from this file (else prompt, or stdin if piped)")
-    user.add_argument("--token", action="store_true", help="also print a new API token for this user")
-    user.add_argument("--resident-id", type=int)
-    user.set_defaults(admin_func=create_user)
-
-    backup = commands.add_parser("backup", help="write a consistent backup of the live database to FILE")
-    backup.add_argument("file")
-    backup.set_defaults(admin_func=backup_database)
-    restore = commands.add_parser("restore", help="replace the database with a backup (stop central first)")
-    restore.add_argument("file")
-    restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    restore.set_defaults(admin_func=restore_database)
-
-
 def _password(args: argparse.Namespace) -> str:
     if args.password_file:
         with open(args.password_file, encoding="utf-8") as handle:

@@ -30,8 +30,10 @@ def _central(args: argparse.Namespace) -> int:
     if args.port is not None:
         overrides["http"] = config.http.model_copy(update={"port": args.port})
     config = config.model_copy(update=overrides)
-    if getattr(args, "admin_func", None):
-        return asyncio.run(args.admin_func(config, args))
+    if getattr(args, "admin_command", None):
+        from central import admin_cli
+
+        return asyncio.run(getattr(admin_cli, args.admin_command)(config, args))
     asyncio.run(serve(config))
     return 0
 
@@ -70,6 +72,29 @@ def _demo(args: argparse.Namespace) -> int:
     return asyncio.run(run_demo(args))
 
 
+ROLES = ("admin", "manager", "cashier", "guard", "technician", "patrol", "resident")
+
+
+def _add_central_commands(commands: argparse._SubParsersAction) -> None:
+    """Central's administrative commands; their code is imported only when one runs."""
+    commands.add_parser("serve", help="run the central service (what `estatelink central` does by default)")
+    user = commands.add_parser("create-user", help="create an account (the first admin, typically)")
+    user.add_argument("--username", required=True)
+    user.add_argument("--role", required=True, choices=ROLES)
+    user.add_argument("--estate", action="append", default=[], help="an estate the user may see (repeatable)")
+    user.add_argument("--password-file", help="read the password from this file (else prompt, or stdin if piped)")
+    user.add_argument("--token", action="store_true", help="also print a new API token for this user")
+    user.add_argument("--resident-id", type=int)
+    user.set_defaults(admin_command="create_user")
+    backup = commands.add_parser("backup", help="write a consistent backup of the live database to FILE")
+    backup.add_argument("file")
+    backup.set_defaults(admin_command="backup_database")
+    restore = commands.add_parser("restore", help="replace the database with a backup (stop central first)")
+    restore.add_argument("file")
+    restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    restore.set_defaults(admin_command="restore_database")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="estatelink", description=__doc__)
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
@@ -83,9 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     central.add_argument("--embedded-broker-port", type=int, help="port of the embedded broker (default 1883)")
     central.add_argument("--port", type=int, help="HTTP port (default 8080)")
     central.set_defaults(func=_central)
-    from central.admin_cli import add_commands
-
-    add_commands(central.add_subparsers(dest="central_command", metavar="[serve|create-user|backup|restore]"))
+    _add_central_commands(central.add_subparsers(dest="central_command",
+                                                 metavar="[serve|create-user|backup|restore]"))
 
     gateway = commands.add_parser("gateway", help="run an estate gateway")
     gateway.add_argument("--config", required=True, help="the estate's gateway TOML config")

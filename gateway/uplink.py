@@ -105,7 +105,8 @@ class Uplink:
             self.cfg.host, self.cfg.port, identifier=self.cfg.client_id,
             username=self.cfg.username or None, password=self.cfg.resolved_password(),
             protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
-            will=will, keepalive=self.cfg.keepalive_s, timeout=10, max_inflight_messages=100, **kwargs)
+            will=will, keepalive=self.cfg.keepalive_s, timeout=10, max_inflight_messages=100,
+            socket_options=wire.MQTT_SOCKET_OPTIONS, **kwargs)
 
     async def _session(self, client: aiomqtt.Client) -> None:
         prefix = wire.gateway_prefix(self.estate, self.gateway)

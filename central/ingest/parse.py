@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from pydantic import TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from estatelink import wire
 
@@ -46,6 +46,9 @@ class Parsed:
 def parse_uplink(topic: wire.Topic, payload: bytes) -> Parsed:
     """Validate a batch from `topic`; whatever cannot be stored comes back as Rejected with its reason."""
     result = Parsed()
+    fast = _fast_path(topic, payload)
+    if fast is not None:
+        return fast
     if len(payload) > wire.MAX_PAYLOAD_BYTES:
         result.rejected.append(Rejected(
             f"payload of {len(payload)} bytes exceeds the {wire.MAX_PAYLOAD_BYTES}-byte limit", payload=payload))
@@ -78,6 +81,24 @@ def parse_uplink(topic: wire.Topic, payload: bytes) -> Parsed:
         else:
             result.events.append(event)
     return result
+
+
+class _CleanBatch(wire.Batch):
+    events: list[wire.Envelope] = Field(min_length=1)  # type: ignore[assignment]
+
+
+def _fast_path(topic: wire.Topic, payload: bytes) -> Parsed | None:
+    """One validation pass for the common case: a well-formed batch, every event from this gateway."""
+    if len(payload) > wire.MAX_PAYLOAD_BYTES:
+        return None
+    try:
+        batch = _CleanBatch.model_validate_json(payload)
+    except ValidationError:
+        return None
+    here = (topic.estate, topic.gateway)
+    if (batch.estate, batch.gateway) != here or any((e.estate, e.gateway) != here for e in batch.events):
+        return None
+    return Parsed(topic.estate, topic.gateway, batch.events)
 
 
 def _one_by_one(events: list[dict[str, Any]], result: Parsed) -> list[wire.Envelope]:

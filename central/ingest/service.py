@@ -78,7 +78,8 @@ class Ingest:
             cfg.host, cfg.port, identifier=cfg.client_id, username=cfg.username,
             password=cfg.password.get_secret_value() if cfg.password else None,
             protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
-            keepalive=30, timeout=10, **kwargs)
+            keepalive=30, timeout=10,
+            socket_options=wire.MQTT_SOCKET_OPTIONS, **kwargs)
 
     async def _session(self, client: aiomqtt.Client) -> None:
         group = self.config.broker.shared_group
@@ -97,19 +98,33 @@ class Ingest:
             self._queue.put_nowait(message)
 
     async def _work(self, client: aiomqtt.Client) -> None:
+        """Parse the next group of messages while the previous one commits; commits and acks stay in order."""
         limit = self.config.ingest.max_messages_per_commit
-        while True:
-            messages = [await self._queue.get()]
-            while len(messages) < limit and not self._queue.empty():
-                messages.append(self._queue.get_nowait())
-            try:
-                await self._process(client, messages)
-            except (SQLAlchemyError, OSError) as exc:  # nothing was acked: the gateways will resend
-                self.counters["store_failures"] += 1
-                log.error("could not store %d messages (%s); waiting for resends", len(messages), exc)
-                await asyncio.sleep(1.0)
+        committing: asyncio.Task[None] | None = None
+        try:
+            while True:
+                messages = [await self._queue.get()]
+                while len(messages) < limit and not self._queue.empty():
+                    messages.append(self._queue.get_nowait())
+                group = self._parse(messages)
+                if committing is not None:
+                    await self._settle(committing, len(messages))
+                committing = asyncio.create_task(self._commit(client, *group))
+        finally:
+            if committing is not None and not committing.done():
+                committing.cancel()
 
-    async def _process(self, client: aiomqtt.Client, messages: list[aiomqtt.Message]) -> None:
+    async def _settle(self, committing: asyncio.Task[None], count: int) -> None:
+        try:
+            await committing
+        except (SQLAlchemyError, OSError) as exc:  # nothing was acked: the gateways will resend
+            self.counters["store_failures"] += 1
+            log.error("could not store a group of messages (%s); waiting for resends", exc)
+            await asyncio.sleep(1.0)
+
+    def _parse(self, messages: list[aiomqtt.Message]) -> tuple[list[tuple[str, Parsed]],
+                                                              list[tuple[wire.Topic, wire.GatewayState]],
+                                                              list[tuple[str, Rejected]]]:
         parsed: list[tuple[str, Parsed]] = []
         states: list[tuple[wire.Topic, wire.GatewayState]] = []
         rejected: list[tuple[str, Rejected]] = []
@@ -133,7 +148,7 @@ class Ingest:
                                                           topic.gateway, payload=payload)))
             elif topic.channel == "reply":
                 log.info("reply from %s/%s: %s", topic.estate, topic.gateway, payload[:500].decode(errors="replace"))
-        await self._commit(client, parsed, states, rejected)
+        return parsed, states, rejected
 
     async def _commit(self, client: aiomqtt.Client, parsed: list[tuple[str, Parsed]],
                       states: list[tuple[wire.Topic, wire.GatewayState]],

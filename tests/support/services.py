@@ -46,7 +46,7 @@ class Mosquitto:
         self.port = free_port()
         self.conf = workdir / "mosquitto.conf"
         self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                             "max_queued_messages 10000\nuser root\n")
+                             "max_queued_messages 10000\nset_tcp_nodelay true\nuser root\n")
         self.log = workdir / "mosquitto.log"
         self.proc: subprocess.Popen | None = None
 
