@@ -70,11 +70,14 @@ async def seed_demo_accounts(database_url: str) -> str:
         await engine.dispose()
 
 
+_RELAYS: list[asyncio.Task[None]] = []
+
+
 async def _spawn(name: str, *args: str) -> asyncio.subprocess.Process:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "estatelink.cli", *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    asyncio.create_task(_relay(name, process))
+    _RELAYS.append(asyncio.create_task(_relay(name, process)))
     return process
 
 
@@ -150,11 +153,12 @@ async def run_demo(args: argparse.Namespace) -> int:
             return 1
         return 0
     finally:
-        for process in reversed(processes):
+        for process in reversed(processes):  # gateway first, central last, each given time to finish
             if process.returncode is None:
                 process.send_signal(signal.SIGTERM)
-        for process in processes:
             try:
                 await asyncio.wait_for(process.wait(), 10)
             except TimeoutError:
                 process.kill()
+                await process.wait()
+        await asyncio.wait(_RELAYS, timeout=5)  # print every last line the parts wrote

@@ -88,13 +88,9 @@ DOCUMENT: dict[str, Any] = {
 def _module_paths() -> dict[str, Any]:
     from central.auth.openapi import PATHS as AUTH_PATHS
 
-    paths = dict(AUTH_PATHS)
-    try:
-        from central.registry.openapi import PATHS as REGISTRY_PATHS
-        paths.update(REGISTRY_PATHS)
-    except ImportError:
-        pass
-    return paths
+    from central.registry.openapi import PATHS as REGISTRY_PATHS
+
+    return {**AUTH_PATHS, **REGISTRY_PATHS}
 
 
 DOCUMENT["paths"].update(_module_paths())

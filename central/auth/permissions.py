@@ -6,6 +6,7 @@ route with every role against it. Estate confinement is applied inside each hand
 from __future__ import annotations
 
 from central.auth.roles import ALL_ROLES, Role
+from central.registry.permissions import REGISTRY_PERMISSIONS
 
 A, M, C, G, T, P, R = (Role.ADMIN, Role.MANAGER, Role.CASHIER, Role.GUARD, Role.TECHNICIAN, Role.PATROL,
                        Role.RESIDENT)
@@ -41,17 +42,7 @@ def _merged(*tables: dict[str, frozenset[Role]]) -> dict[str, frozenset[Role]]:
     return merged
 
 
-def _module_tables() -> list[dict[str, frozenset[Role]]]:
-    tables = []
-    try:
-        from central.registry.permissions import REGISTRY_PERMISSIONS
-        tables.append(REGISTRY_PERMISSIONS)
-    except ImportError:
-        pass
-    return tables
-
-
-PERMISSIONS: dict[str, frozenset[Role]] = _merged(SPINE, AUTH, *_module_tables())
+PERMISSIONS: dict[str, frozenset[Role]] = _merged(SPINE, AUTH, REGISTRY_PERMISSIONS)
 
 
 def roles_for(route_name: str) -> frozenset[Role] | None:
