@@ -6,7 +6,6 @@ Both sides import this module and nothing else of each other. It depends only on
 from __future__ import annotations
 
 import re
-import socket
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -18,9 +17,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 WIRE_VERSION = 1
 MAX_PAYLOAD_BYTES = 1024 * 1024
 """Central dead-letters any uplink payload larger than this; gateways keep batches well below it."""
-
-MQTT_SOCKET_OPTIONS = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
-"""For every MQTT client: small packets go out at once; Nagle's algorithm would hold them ~40 ms."""
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 KIND_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"

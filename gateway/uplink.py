@@ -9,18 +9,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import ssl
 import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiomqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from edge_config import GatewayConfig
-from estatelink import wire
+from estatelink import mqtt, wire
 from gateway.capture import AsyncOutbox
 from gateway.commands import CommandRouter
 from gateway.outbox import Captured
@@ -87,26 +84,14 @@ class Uplink:
     def _client(self) -> aiomqtt.Client:
         offline = wire.dumps(wire.GatewayState(status="offline", config_version=self.config.config_version))
         will = aiomqtt.Will(wire.state_topic(self.estate, self.gateway), offline, qos=1, retain=True)
-        v5 = self.cfg.protocol == "5"
-        kwargs: dict[str, Any] = {}
-        if v5:
-            props = Properties(PacketTypes.CONNECT)
-            props.SessionExpiryInterval = SESSION_EXPIRY_S
-            kwargs.update(clean_start=False, properties=props)
-        else:
-            kwargs.update(clean_session=False)
-        if self.cfg.use_tls:
-            tls = self.cfg.tls
-            context = ssl.create_default_context(cafile=str(tls.ca_file))
-            if tls.cert_file:
-                context.load_cert_chain(str(tls.cert_file), str(tls.key_file))
-            kwargs["tls_context"] = context
-        return aiomqtt.Client(
-            self.cfg.host, self.cfg.port, identifier=self.cfg.client_id,
-            username=self.cfg.username or None, password=self.cfg.resolved_password(),
-            protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
-            will=will, keepalive=self.cfg.keepalive_s, timeout=10, max_inflight_messages=100,
-            socket_options=wire.MQTT_SOCKET_OPTIONS, **kwargs)
+        tls = self.cfg.tls
+        return mqtt.persistent_client(
+            self.cfg.host, self.cfg.port, client_id=self.cfg.client_id, protocol=self.cfg.protocol,
+            session_expiry_s=SESSION_EXPIRY_S, username=self.cfg.username or None,
+            password=self.cfg.resolved_password(), use_tls=self.cfg.use_tls,
+            ca_file=tls.ca_file if tls else None, cert_file=tls.cert_file if tls else None,
+            key_file=tls.key_file if tls else None,
+            will=will, keepalive=self.cfg.keepalive_s, max_inflight_messages=100)
 
     async def _session(self, client: aiomqtt.Client) -> None:
         prefix = wire.gateway_prefix(self.estate, self.gateway)

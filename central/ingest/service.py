@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import time
 import uuid
 from collections import Counter
@@ -11,8 +10,6 @@ from datetime import timedelta
 from typing import Any
 
 import aiomqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
@@ -22,7 +19,7 @@ from central.config import CentralConfig
 from central.ingest.parse import Parsed, Rejected, event_row, parse_uplink
 from central.ingest.watermark import Watermark
 from central.models import DeadLetter, Event, GatewayRecord
-from estatelink import wire
+from estatelink import mqtt, wire
 
 log = logging.getLogger("central.ingest")
 REPLAY_COMMAND_TTL = timedelta(seconds=60)
@@ -61,25 +58,11 @@ class Ingest:
 
     def _client(self) -> aiomqtt.Client:
         cfg = self.config.broker
-        v5 = cfg.protocol == "5"
-        kwargs: dict[str, Any] = {}
-        if v5:
-            props = Properties(PacketTypes.CONNECT)
-            props.SessionExpiryInterval = 24 * 3600
-            kwargs.update(clean_start=False, properties=props)
-        else:
-            kwargs.update(clean_session=False)
-        if cfg.use_tls:
-            context = ssl.create_default_context(cafile=str(cfg.ca_file) if cfg.ca_file else None)
-            if cfg.cert_file:
-                context.load_cert_chain(str(cfg.cert_file), str(cfg.key_file) if cfg.key_file else None)
-            kwargs["tls_context"] = context
-        return aiomqtt.Client(
-            cfg.host, cfg.port, identifier=cfg.client_id, username=cfg.username,
-            password=cfg.password.get_secret_value() if cfg.password else None,
-            protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
-            keepalive=30, timeout=10,
-            socket_options=wire.MQTT_SOCKET_OPTIONS, **kwargs)
+        return mqtt.persistent_client(
+            cfg.host, cfg.port, client_id=cfg.client_id, protocol=cfg.protocol, session_expiry_s=24 * 3600,
+            username=cfg.username, password=cfg.password.get_secret_value() if cfg.password else None,
+            use_tls=cfg.use_tls, ca_file=cfg.ca_file, cert_file=cfg.cert_file, key_file=cfg.key_file,
+            keepalive=30)
 
     async def _session(self, client: aiomqtt.Client) -> None:
         group = self.config.broker.shared_group

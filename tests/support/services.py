@@ -66,36 +66,28 @@ class Mosquitto:
         self.proc = None
 
 
-def create_pg_database() -> str:
-    """A new empty database on the machine's PostgreSQL; returns its URL."""
+def _pg_admin(statement: str) -> None:
     import asyncio
 
-    name = f"estatelink_test_{uuid.uuid4().hex[:12]}"
-
-    async def create() -> None:
+    async def run() -> None:
         conn = await asyncpg.connect(PG_ADMIN_DSN)
         try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
+            await conn.execute(statement)
         finally:
             await conn.close()
 
-    asyncio.run(create())
+    asyncio.run(run())
+
+
+def create_pg_database() -> str:
+    """A new empty database on the machine's PostgreSQL; returns its URL."""
+    name = f"estatelink_test_{uuid.uuid4().hex[:12]}"
+    _pg_admin(f'CREATE DATABASE "{name}"')
     return PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
 
 
 def drop_pg_database(url: str) -> None:
-    import asyncio
-
-    name = url.rsplit("/", 1)[1]
-
-    async def drop() -> None:
-        conn = await asyncpg.connect(PG_ADMIN_DSN)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    asyncio.run(drop())
+    _pg_admin(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
 class Process:
