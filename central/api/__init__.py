@@ -4,6 +4,8 @@ from aiohttp import web
 from central.api import events, gateways, health, openapi
 from central.auth import routes as auth_routes
 from central.registry import routes as registry_routes
+from central.transfer import routes as transfer_routes
 
 routes: list[web.AbstractRouteDef] = [*health.routes, *events.routes, *gateways.routes, *openapi.routes,
-                                      *auth_routes.routes, *registry_routes.routes]
+                                      *auth_routes.routes, *registry_routes.routes,
+                                      *transfer_routes.routes]

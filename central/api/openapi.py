@@ -89,8 +89,9 @@ def _module_paths() -> dict[str, Any]:
     from central.auth.openapi import PATHS as AUTH_PATHS
 
     from central.registry.openapi import PATHS as REGISTRY_PATHS
+    from central.transfer.openapi import PATHS as TRANSFER_PATHS
 
-    return {**AUTH_PATHS, **REGISTRY_PATHS}
+    return {**AUTH_PATHS, **REGISTRY_PATHS, **TRANSFER_PATHS}
 
 
 DOCUMENT["paths"].update(_module_paths())

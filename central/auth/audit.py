@@ -36,3 +36,16 @@ async def record_change(conn: AsyncConnection | AsyncSession, actor: Principal, 
         at=wire.utc_now(), actor_id=actor.user_id, actor=actor.username, role=str(actor.role), estate=estate,
         action=action, entity=entity, entity_id=None if entity_id is None else str(entity_id),
         before=_plain(before), after=_plain(after), detail=detail))
+
+
+async def record_changes(conn: AsyncConnection | AsyncSession, actor: Principal, entries: list[dict[str, Any]],
+                         detail: str = "") -> None:
+    """Append many audit entries at once (each with action, entity, entity_id, estate, before, after)."""
+    if not entries:
+        return
+    at = wire.utc_now()
+    await conn.execute(insert(AuditEntry), [
+        {"at": at, "actor_id": actor.user_id, "actor": actor.username, "role": str(actor.role),
+         "estate": e["estate"], "action": e["action"], "entity": e["entity"],
+         "entity_id": None if e["entity_id"] is None else str(e["entity_id"]),
+         "before": _plain(e["before"]), "after": _plain(e["after"]), "detail": detail} for e in entries])

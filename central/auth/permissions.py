@@ -31,6 +31,11 @@ AUTH = {
     "audit.list": frozenset({A, M}),
 }
 
+TRANSFER = {
+    "transfer.import": frozenset({A, M}),
+    "transfer.export": frozenset({A, M}),
+}
+
 
 def _merged(*tables: dict[str, frozenset[Role]]) -> dict[str, frozenset[Role]]:
     merged: dict[str, frozenset[Role]] = {}
@@ -42,7 +47,7 @@ def _merged(*tables: dict[str, frozenset[Role]]) -> dict[str, frozenset[Role]]:
     return merged
 
 
-PERMISSIONS: dict[str, frozenset[Role]] = _merged(SPINE, AUTH, REGISTRY_PERMISSIONS)
+PERMISSIONS: dict[str, frozenset[Role]] = _merged(SPINE, AUTH, REGISTRY_PERMISSIONS, TRANSFER)
 
 
 def roles_for(route_name: str) -> frozenset[Role] | None:

@@ -71,7 +71,7 @@ def resident_json(row: Any) -> dict[str, Any]:
     return out
 
 
-def _derived(values: dict[str, Any]) -> dict[str, Any]:
+def stored_values(values: dict[str, Any]) -> dict[str, Any]:
     """Search keys and the protected identity number for the fields being written."""
     out = dict(values)
     if "name" in out:
@@ -102,7 +102,7 @@ async def create_resident(conn: AsyncConnection, actor: Principal, estate: str,
     """Register a resident of an estate (they move into units through occupancies)."""
     await require_estate(conn, estate)
     await _check_identity(conn, estate, body.identity_number, None)
-    values = _derived(body.model_dump())
+    values = stored_values(body.model_dump())
     resident_id = (await conn.execute(insert(Resident).values(estate=estate, created_at=wire.utc_now(), **values)
                                       .returning(Resident.id))).scalar_one()
     after = resident_json(await load(conn, Resident, resident_id, "resident"))
@@ -140,7 +140,7 @@ async def update_resident(conn: AsyncConnection, actor: Principal, resident_id: 
     if given.get("identity_number"):
         await _check_identity(conn, before["estate"], given["identity_number"], resident_id)
     if given:
-        await conn.execute(update(Resident).where(Resident.id == resident_id).values(**_derived(given)))
+        await conn.execute(update(Resident).where(Resident.id == resident_id).values(**stored_values(given)))
     after = await get_resident(conn, resident_id, detail=False)
     await audit(conn, actor, "resident", "update", resident_id, before["estate"], before, after)
     return after

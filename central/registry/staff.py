@@ -59,7 +59,8 @@ class CardCreate(Body):
     card: CardNumber
 
 
-def _keys(values: dict[str, Any]) -> dict[str, Any]:
+def stored_values(values: dict[str, Any]) -> dict[str, Any]:
+    """The row as stored: with the name and phone search keys."""
     out = dict(values)
     if "name" in out:
         out["name_key"] = name_key(out["name"])
@@ -71,7 +72,7 @@ def _keys(values: dict[str, Any]) -> dict[str, Any]:
 async def create_staff(conn: AsyncConnection, actor: Principal, estate: str, body: StaffCreate) -> dict[str, Any]:
     """Add a member of staff to an estate."""
     await require_estate(conn, estate)
-    values = _keys(body.model_dump())
+    values = stored_values(body.model_dump())
     values["joined_on"] = values["joined_on"] or await estate_today(conn, estate)
     staff_id = (await conn.execute(insert(Staff).values(estate=estate, created_at=wire.utc_now(), **values)
                                    .returning(Staff.id))).scalar_one()
@@ -101,7 +102,7 @@ async def update_staff(conn: AsyncConnection, actor: Principal, staff_id: int, b
     before = await get_staff(conn, staff_id)
     given = changes(body, frozenset({"joined_on"}))
     if given:
-        await conn.execute(update(Staff).where(Staff.id == staff_id).values(**_keys(given)))
+        await conn.execute(update(Staff).where(Staff.id == staff_id).values(**stored_values(given)))
     after = await get_staff(conn, staff_id)
     await audit(conn, actor, "staff", "update", staff_id, before["estate"], before, after)
     return after

@@ -49,7 +49,8 @@ async def _check_plate(conn: AsyncConnection, estate: str, plate: str, exclude: 
         raise Conflict(f"plate: {plate_key(plate)} is already registered in this estate (vehicle {other})")
 
 
-def _keys(values: dict[str, Any]) -> dict[str, Any]:
+def stored_values(values: dict[str, Any]) -> dict[str, Any]:
+    """The row as stored: with the plate search keys."""
     if "plate" in values:
         key = plate_key(values["plate"])
         values = {**values, "plate_key": key, "plate_rev": key[::-1]}
@@ -69,7 +70,7 @@ async def create_vehicle(conn: AsyncConnection, actor: Principal, resident_id: i
     resident = await load(conn, Resident, resident_id, "resident")
     await _check_plate(conn, resident.estate, body.plate, None)
     vehicle_id = (await conn.execute(insert(Vehicle).values(
-        estate=resident.estate, resident_id=resident_id, **_keys(body.model_dump())).returning(Vehicle.id))).scalar_one()
+        estate=resident.estate, resident_id=resident_id, **stored_values(body.model_dump())).returning(Vehicle.id))).scalar_one()
     after = await get_vehicle(conn, vehicle_id)
     await audit(conn, actor, "vehicle", "create", vehicle_id, resident.estate, None, after)
     return after
@@ -96,7 +97,7 @@ async def update_vehicle(conn: AsyncConnection, actor: Principal, vehicle_id: in
             Resident.id == given["resident_id"], Resident.estate == before["estate"])):
         raise Invalid("resident_id", f"estate {before['estate']!r} has no resident with id {given['resident_id']}")
     if given:
-        await conn.execute(update(Vehicle).where(Vehicle.id == vehicle_id).values(**_keys(given)))
+        await conn.execute(update(Vehicle).where(Vehicle.id == vehicle_id).values(**stored_values(given)))
     after = await get_vehicle(conn, vehicle_id)
     await audit(conn, actor, "vehicle", "update", vehicle_id, before["estate"], before, after)
     return after
