@@ -1,9 +1,10 @@
-"""Command-line administration of central: accounts (and later import, export, backup, restore)."""
+"""Command-line administration of central: accounts, import and export, backup and restore."""
 from __future__ import annotations
 
 import argparse
 import asyncio
 import getpass
+import os
 import sys
 
 from central.auth import service
@@ -12,6 +13,8 @@ from central.auth.principal import SYSTEM
 from central.auth.roles import Role
 from central.config import CentralConfig
 from central.db import create_engine, migrate
+from central.registry.common import require_estate
+from central.registry.errors import NotFound
 
 
 def _password(args: argparse.Namespace) -> str:
@@ -74,4 +77,82 @@ async def restore_database(config: CentralConfig, args: argparse.Namespace) -> i
         return 1
     await migrate(config.database.url)  # a backup from an older release is brought up to date
     print(f"restored {args.file} ({kind})")
+    return 0
+
+
+async def import_records(config: CentralConfig, args: argparse.Namespace) -> int:
+    """Check a file in full, then import it all or nothing; exit 1 and list every problem when there are any."""
+    from tqdm import tqdm
+
+    from central.transfer.service import import_file
+    from central.transfer.tables import FileProblem
+
+    with open(args.file, "rb") as handle:
+        data = handle.read()
+    await migrate(config.database.url)
+    engine = create_engine(config.database.url)
+    bars: dict[str, tqdm] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if args.quiet:
+            return
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = tqdm(total=total, desc=stage, unit="row", file=sys.stderr, leave=True)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    try:
+        report = await import_file(engine, SYSTEM, args.estate, data, filename=os.path.basename(args.file),
+                                   sheet=args.sheet, dry_run=args.dry_run, progress=progress)
+    except FileProblem as exc:
+        print(f"cannot import {args.file}: {exc}", file=sys.stderr)
+        return 2
+    except NotFound as exc:
+        print(f"cannot import: {exc.message}; create the estate first (POST /api/v1/estates as an admin)",
+              file=sys.stderr)
+        return 2
+    finally:
+        for bar in bars.values():
+            bar.close()
+        await engine.dispose()
+    for problem in report.problems:
+        print(problem)
+    rows = ", ".join(f"{n} {sheet} rows" for sheet, n in report.sheets.items() if n) or "no rows"
+    changes = _summary(report.created, "new") + _summary(report.updated, "changed")
+    if report.problems:
+        print(f"{len(report.problems)} problem(s) in {rows}; nothing was written")
+        return 1
+    verb = "would write" if args.dry_run else "wrote"
+    print(f"checked {rows}: {verb} " + ("; ".join(changes) if changes else "nothing (already up to date)"))
+    return 0
+
+
+_PLURAL = {"building": "buildings", "unit": "units", "resident": "residents", "occupancy": "occupancies",
+           "staff": "staff", "staff_card": "staff cards", "parking": "parking spaces", "vehicle": "vehicles"}
+
+
+def _summary(counts: dict[str, int], word: str) -> list[str]:
+    return [f"{n} {word} {_PLURAL[entity]}" for entity, n in counts.items()]
+
+
+async def export_records(config: CentralConfig, args: argparse.Namespace) -> int:
+    from central.transfer.export import export_file
+    from central.transfer.tables import FileProblem
+
+    fmt = "csv" if args.file.lower().endswith(".csv") else "xlsx"
+    engine = create_engine(config.database.url)
+    try:
+        async with engine.connect() as conn:
+            await require_estate(conn, args.estate)
+            data = await export_file(conn, args.estate, sheet=args.sheet, fmt=fmt, language=args.lang)
+    except (FileProblem, NotFound) as exc:
+        print(f"cannot export: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        return 2
+    finally:
+        await engine.dispose()
+    with open(args.file, "wb") as handle:
+        handle.write(data)
+    print(f"exported {args.sheet or 'every sheet'} of {args.estate} to {args.file}")
     return 0

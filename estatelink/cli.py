@@ -93,6 +93,20 @@ def _add_central_commands(commands: argparse._SubParsersAction) -> None:
     restore.add_argument("file")
     restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     restore.set_defaults(admin_command="restore_database")
+    sheets = ["buildings", "units", "staff", "parking", "vehicles"]
+    load = commands.add_parser("import", help="import a CSV or XLSX of units/residents, staff, parking, vehicles")
+    load.add_argument("file")
+    load.add_argument("--estate", required=True, help="the estate the records belong to")
+    load.add_argument("--sheet", choices=sheets, help="which sheet (default: from the headers or worksheet titles)")
+    load.add_argument("--dry-run", action="store_true", help="check every row and report; write nothing")
+    load.add_argument("--quiet", action="store_true", help="no progress bar")
+    load.set_defaults(admin_command="import_records")
+    dump = commands.add_parser("export", help="export the same sheets to FILE (.csv for one sheet, .xlsx)")
+    dump.add_argument("file")
+    dump.add_argument("--estate", required=True)
+    dump.add_argument("--sheet", choices=sheets, help="one sheet (required for CSV; default: all, XLSX)")
+    dump.add_argument("--lang", choices=["en", "zh"], default="en", help="header language (default en)")
+    dump.set_defaults(admin_command="export_records")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -32,8 +32,8 @@ AUTH = {
 }
 
 TRANSFER = {
-    "transfer.import": frozenset({A, M}),
-    "transfer.export": frozenset({A, M}),
+    "transfer.import_file": frozenset({A, M}),
+    "transfer.export_file": frozenset({A, M}),
 }
 
 

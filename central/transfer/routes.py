@@ -37,7 +37,7 @@ async def _upload(request: web.Request) -> bytes:
     return bytes(data)
 
 
-@routes.post("/estates/{estate}/import", name="transfer.import")
+@routes.post("/estates/{estate}/import", name="transfer.import_file")
 @endpoint
 async def import_sheet(request: web.Request) -> web.Response:
     """Check (dry_run=true) or import a CSV/XLSX file; all or nothing, with every problem by row and column."""
@@ -55,7 +55,7 @@ async def import_sheet(request: web.Request) -> web.Response:
     return reply(body, 200 if dry_run or report.written else 422)
 
 
-@routes.get("/estates/{estate}/export", name="transfer.export")
+@routes.get("/estates/{estate}/export", name="transfer.export_file")
 @endpoint
 async def export_sheet(request: web.Request) -> web.Response:
     """Download one sheet as CSV, or one or every sheet as XLSX, in the columns the importer reads."""
