@@ -1,0 +1,1 @@
+"""Metering: consumption from cumulative meter readings and leak detection, pure and in Decimal."""
