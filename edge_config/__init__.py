@@ -9,6 +9,7 @@ from edge_config.model import (
     OutboxConfig,
     TlsConfig,
     UplinkConfig,
+    WiegandReaderDevice,
 )
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "OutboxConfig",
     "TlsConfig",
     "UplinkConfig",
+    "WiegandReaderDevice",
     "load_config",
     "parse_config",
 ]

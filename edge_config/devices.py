@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal, Union, get_args
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator
@@ -79,8 +79,28 @@ class AsciiReaderDevice(SerialLineDevice):
         return value
 
 
+# TOML has no null, so "auto" (take the length from each frame) is a value of its own.
+WiegandBits = Literal["auto", 26, 34]
+
+
+class WiegandReaderDevice(SerialLineDevice):
+    """A Wiegand 26/34 reader behind a Wiegand-to-serial converter."""
+
+    driver: Literal["wiegand_reader"]
+    format: Literal["hex_line", "decimal_line_fc", "binary_stx"] = "hex_line"
+    bits: WiegandBits = "auto"
+
+    @field_validator("bits", mode="before")
+    @classmethod
+    def _no_float_bits(cls, value: object) -> object:
+        # A Literal matches by equality, so 26.0 would pass as 26; a float here is a mistake to report.
+        if isinstance(value, float):
+            raise expected("expected one of " + ", ".join(repr(choice) for choice in get_args(WiegandBits)))
+        return value
+
+
 # A new driver is one more model class in this union; pydantic picks it by its `driver` literal.
-DeviceConfig = Annotated[Union[AsciiReaderDevice], Field(discriminator="driver")]  # noqa: UP007
+DeviceConfig = Annotated[Union[AsciiReaderDevice, WiegandReaderDevice], Field(discriminator="driver")]  # noqa: UP007
 
 
 def duplicate_ids(ids: Sequence[object]) -> list[tuple[int, int]]:

@@ -8,7 +8,7 @@ from pydantic import AfterValidator, Field, ValidationError, field_validator, mo
 from pydantic_core import InitErrorDetails
 
 from edge_config._common import EntityId, ResolvedPath, Section, expected
-from edge_config.devices import AsciiReaderDevice, DeviceConfig, duplicate_ids, duplicate_rule
+from edge_config.devices import AsciiReaderDevice, DeviceConfig, WiegandReaderDevice, duplicate_ids, duplicate_rule
 from edge_config.uplink import TlsConfig, UplinkConfig
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "OutboxConfig",
     "TlsConfig",
     "UplinkConfig",
+    "WiegandReaderDevice",
 ]
 
 

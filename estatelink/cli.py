@@ -131,11 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = commands.add_parser("sim", help="run a device simulator")
     sims = sim.add_subparsers(dest="simulator", required=True)
-    from simulators import card_reader
+    from simulators import card_reader, wiegand_reader
 
     reader = sims.add_parser("card-reader", help="ASCII serial card reader on a pseudo-terminal")
     card_reader.add_arguments(reader)
     reader.set_defaults(func=_sim, sim_run=card_reader.run)
+    wiegand = sims.add_parser("wiegand-reader", help="Wiegand 26/34 reader behind a Wiegand-to-serial converter")
+    wiegand_reader.add_arguments(wiegand)
+    wiegand.set_defaults(func=_sim, sim_run=wiegand_reader.run)
 
     demo = commands.add_parser("demo", help="run the demo estate: central, broker, gateway, simulators")
     demo.add_argument("--port", type=int, default=8080, help="central HTTP port (default 8080)")

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from drivers.ascii_reader import AsciiReaderAdapter
 from drivers.base import DriverStats, Emit
-from edge_config import AsciiReaderDevice
+from drivers.wiegand import WiegandReaderAdapter
+from edge_config import AsciiReaderDevice, WiegandReaderDevice
 from gateway.supervisor import DriverFactory
 
 
@@ -12,6 +13,13 @@ def _ascii_reader(device: AsciiReaderDevice, emit: Emit, stats: DriverStats) -> 
                               stats=stats, min_digits=device.min_digits, max_digits=device.max_digits)
 
 
+def _wiegand_reader(device: WiegandReaderDevice, emit: Emit, stats: DriverStats) -> WiegandReaderAdapter:
+    bits = None if device.bits == "auto" else device.bits
+    return WiegandReaderAdapter(device.id, device.port, baudrate=device.baudrate, fmt=device.format, bits=bits,
+                                emit=emit, stats=stats)
+
+
 FACTORIES: dict[str, DriverFactory] = {
     "ascii_reader": _ascii_reader,
+    "wiegand_reader": _wiegand_reader,
 }

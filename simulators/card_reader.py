@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import itertools
 import os
 import random
@@ -20,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 
 from drivers.ascii_reader.codec import DECIMAL_LINE, EM4100, FORMATS, STX, encode_card, reader_format
+from simulators.cli_support import bounded, point_link, remove_link
 
 
 class PtyCardReader:
@@ -125,39 +125,15 @@ def garbled(fmt: str, card: str, rng: random.Random) -> bytes:
     return rng.choice(_GARBLERS[reader_format(fmt).name])(card, rng)
 
 
-def _number(kind: type[int] | type[float], low: float, high: float) -> Callable[[str], int | float]:
-    def parse(text: str) -> int | float:
-        value = kind(text)
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{text} is outside {low}..{high}")
-        return value
-    return parse
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the options of `estatelink sim card-reader`."""
     parser.add_argument("--link", type=Path, help="symlink to create pointing at the pty slave")
     parser.add_argument("--format", choices=sorted(FORMATS), default=EM4100, help="reader output format")
-    parser.add_argument("--rate", type=_number(float, 1e-3, 1e4), default=1.0, help="reads per second")
-    parser.add_argument("--garble", type=_number(float, 0.0, 1.0), default=0.0,
+    parser.add_argument("--rate", type=bounded(float, 1e-3, 1e4), default=1.0, help="reads per second")
+    parser.add_argument("--garble", type=bounded(float, 0.0, 1.0), default=0.0,
                         help="probability that a read is sent corrupted")
-    parser.add_argument("--cards", type=_number(int, 1, 1_000_000), default=5, help="distinct demo cards")
+    parser.add_argument("--cards", type=bounded(int, 1, 1_000_000), default=5, help="distinct demo cards")
     parser.add_argument("--seed", type=int, default=None, help="seed for garbling, for repeatable runs")
-
-
-def _point_link(link: Path, target: str) -> None:
-    if os.path.lexists(link) and not link.is_symlink():
-        raise FileExistsError(f"{link} exists and is not a symlink; refusing to replace it")
-    staging = link.with_name(f".{link.name}.{os.getpid()}")
-    staging.unlink(missing_ok=True)
-    staging.symlink_to(target)
-    os.replace(staging, link)  # atomic: a driver opening the link never finds it missing
-
-
-def _remove_link(link: Path, target: str) -> None:
-    with contextlib.suppress(OSError):
-        if os.readlink(link) == target:  # another simulator may have taken the link over since
-            link.unlink()
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -167,7 +143,7 @@ async def run(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     with PtyCardReader(args.format, write_timeout=0.0) as reader:
         if args.link is not None:
-            _point_link(args.link, reader.port)
+            point_link(args.link, reader.port)
         try:
             print(reader.port, flush=True)
             start, dropping = loop.time(), False
@@ -188,4 +164,4 @@ async def run(args: argparse.Namespace) -> None:
                 await asyncio.sleep(max(0.0, start + (n + 1) / args.rate - loop.time()))
         finally:
             if args.link is not None:
-                _remove_link(args.link, reader.port)
+                remove_link(args.link, reader.port)

@@ -168,10 +168,10 @@ CASES = {
     ),
     "unknown driver": (
         {'driver = "ascii_reader"': 'driver = "wiegand_magic"'},
-        ["devices[0].driver: expected one of 'ascii_reader', got 'wiegand_magic'"],
+        ["devices[0].driver: expected one of 'ascii_reader', 'wiegand_reader', got 'wiegand_magic'"],
     ),
     "missing driver": (
-        {'driver = "ascii_reader"\n': ""}, ["devices[0].driver: required key is missing (one of 'ascii_reader')"]),
+        {'driver = "ascii_reader"\n': ""}, ["devices[0].driver: required key is missing (one of 'ascii_reader', 'wiegand_reader')"]),
     "digits reversed": (
         {'port = "/dev/ttyUSB0"': 'port = "/dev/ttyUSB0"\nformat = "decimal_line"\nmin_digits = 9\nmax_digits = 3'},
         ["devices[0].max_digits: expected an integer >= min_digits (9), got 3"],
