@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from central.config import CentralConfig
+from central.ingest.consumers import EventConsumer, default_consumers, run_consumers
 from central.ingest.parse import Parsed, Rejected, event_row, parse_uplink
 from central.ingest.watermark import Watermark
 from central.models import DeadLetter, Event, GatewayRecord
@@ -29,9 +30,11 @@ GatewayKey = tuple[str, str]
 class Ingest:
     """One MQTT connection feeding the events table."""
 
-    def __init__(self, config: CentralConfig, engine: AsyncEngine) -> None:
+    def __init__(self, config: CentralConfig, engine: AsyncEngine,
+                 consumers: dict[str, EventConsumer] | None = None) -> None:
         self.config = config
         self.engine = engine
+        self.consumers = default_consumers() if consumers is None else consumers
         self.connected = asyncio.Event()
         self.counters: Counter[str] = Counter()
         self._watermarks: dict[GatewayKey, Watermark] = {}
@@ -150,6 +153,7 @@ class Ingest:
                 await self._load_watermark(conn, key)
             if rows:
                 await conn.execute(self._insert_events, rows)
+                await run_consumers(conn, self.consumers, rows, self.counters)
             if rejected:
                 await conn.execute(DeadLetter.__table__.insert(), [self._dead_letter(t, r, now) for t, r in rejected])
             for (estate, gateway), seqs in settled.items():

@@ -168,3 +168,18 @@ async def attendance_from_event(conn: AsyncConnection, event: Mapping[str, Any])
         estate=estate, staff_id=staff_id, at=at, kind=kind, source="reader", device=event["device"],
         gateway=gateway, event_seq=seq, note="").returning(AttendanceRecord.id))).scalar_one()
     return await get_record(conn, record_id)
+
+
+async def record_attendance_taps(conn: AsyncConnection, rows: list[dict[str, Any]]) -> int:
+    """Clock-ins and -outs from the card reads of one ingest group; one query finds the attendance points."""
+    taps = [row for row in rows if row["kind"] == "card.read"]
+    if not taps:
+        return 0
+    points = {tuple(p) for p in await conn.execute(
+        select(AttendancePoint.estate, AttendancePoint.gateway, AttendancePoint.device)
+        .where(AttendancePoint.estate.in_({row["estate"] for row in taps})))}
+    derived = 0
+    for row in taps:
+        if (row["estate"], row["gateway"], row["device"]) in points and await attendance_from_event(conn, row):
+            derived += 1
+    return derived

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from simulators.card_reader import PtyCardReader
 from tests.support.gateway_config import write_gateway_config
@@ -84,3 +85,29 @@ def _reader_online(central):
 def _rejections(central):
     device = _device_state(central)
     return device if device and device["frames_rejected"] >= 3 else None
+
+
+def test_a_tap_at_an_attendance_point_clocks_the_staff_member_in(tmp_path, mosquitto, central):
+    assert central.api("/estates", method="POST", body={"code": "demo", "name": "Demo"})[0] == 201
+    status, member = central.api("/estates/demo/staff", method="POST", body={"name": "刘师傅", "position": "保安"})
+    assert status == 201, member
+    assert central.api(f"/staff/{member['id']}/cards", method="POST", body={"card": "1A00C3D5E7"})[0] == 201
+    assert central.api("/estates/demo/attendance-points", method="POST", body={
+        "gateway": "gate-1", "device": "main-gate-reader", "direction": "in"})[0] == 201
+    with PtyCardReader(fmt="em4100") as reader:
+        config = write_gateway_config(tmp_path / "gw.toml", broker_url=mosquitto.url,
+                                      outbox=tmp_path / "outbox.sqlite", reader_port=reader.port)
+        gateway = Process(["gateway", "--config", str(config)], tmp_path / "gateway.log")
+        gateway.start()
+        try:
+            wait_until(lambda: _reader_online(central), 20, message="the reader to report online")
+            reader.write_frame("0102030405")            # nobody's card: an event, no attendance
+            reader.write_frame("1A00C3D5E7")
+            wait_until(lambda: _n(central.all_events(kind="card.read"), 2), 15, message="both reads stored")
+        finally:
+            gateway.stop()
+    month = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")   # the estate's month
+    status, records = central.api(f"/staff/{member['id']}/attendance?month={month}")
+    assert status == 200, records
+    assert [(r["kind"], r["source"], r["device"], r["event_seq"]) for r in records["items"]] == [
+        ("in", "reader", "main-gate-reader", 2)]

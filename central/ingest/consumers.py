@@ -1,0 +1,37 @@
+"""What other modules derive from events as they are stored: in the same transaction, each under a savepoint.
+
+A consumer gets the event rows of one commit group (duplicates of stored events included: consumers are
+idempotent) and returns how many records it derived. A consumer that fails is rolled back to its savepoint,
+logged and counted; it never costs the events themselves, which are stored and acknowledged regardless.
+"""
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+log = logging.getLogger("central.ingest")
+EventConsumer = Callable[[AsyncConnection, list[dict[str, Any]]], Awaitable[int]]
+
+
+def default_consumers() -> dict[str, EventConsumer]:
+    """The consumers central runs: attendance taps from card reads at attendance points."""
+    from central.registry.attendance import record_attendance_taps
+
+    return {"attendance": record_attendance_taps}
+
+
+async def run_consumers(conn: AsyncConnection, consumers: dict[str, EventConsumer], rows: list[dict[str, Any]],
+                        counters: Counter[str]) -> None:
+    """Run each consumer on the group's rows inside the caller's transaction."""
+    for name, consume in consumers.items():
+        try:
+            async with conn.begin_nested():
+                counters[f"derived_{name}"] += await consume(conn, rows)
+        except (SQLAlchemyError, ValueError, KeyError, TypeError) as exc:
+            counters[f"consumer_failures_{name}"] += 1
+            log.error("the %s consumer failed on a group of %d events and was skipped: %s", name, len(rows), exc)
