@@ -14,7 +14,6 @@ import argparse
 import sys
 import threading
 import time
-from pathlib import Path
 
 from bench import _common as c
 from drivers.ascii_reader.codec import encode_card

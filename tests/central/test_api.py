@@ -8,7 +8,6 @@ from urllib.parse import quote, urlencode
 
 import orjson
 import paho.mqtt.client as mqtt
-import pytest
 from openapi_spec_validator import validate
 
 from central.app import create_app

@@ -1,7 +1,6 @@
 """Bad uplink payloads are dead-lettered with their reason; valid traffic around them is stored and acked."""
 from __future__ import annotations
 
-import time
 
 import orjson
 import paho.mqtt.client as mqtt
