@@ -9,6 +9,8 @@ import socket
 import sys
 from pathlib import Path
 
+from estatelink.demo_estate import RESIDENT_LOGIN, seed_demo_estate
+
 EXAMPLE = Path(__file__).resolve().parents[1] / "edge_config" / "examples" / "demo.toml"
 READER_LINK = "/tmp/estatelink-demo-reader"
 
@@ -128,18 +130,24 @@ async def run_demo(args: argparse.Namespace) -> int:
         processes.append(central)
         await _wait_healthy(args.port, central)
         token = await seed_demo_accounts(f"sqlite:///{var / 'central.sqlite'}")
+        base = f"http://127.0.0.1:{args.port}/api/v1"
+        seeded = await seed_demo_estate(base, token, DEMO_PASSWORD)
+        print("demo estate records: " + (", ".join(f"{n} {kind}" for kind, n in seeded["created"].items())
+                                          or "already imported, unchanged"), flush=True)
         processes.append(await _spawn("reader-sim", "sim", "card-reader", "--link", READER_LINK,
                                       "--rate", str(args.rate), "--garble", "0.05"))
         await asyncio.sleep(0.5)
         processes.append(await _spawn("gateway", "gateway", "--config", str(config)))
-        base = f"http://127.0.0.1:{args.port}/api/v1"
         print(f"\nEstateLink demo estate is running.\n"
               f"  events:     {base}/events?kind=card.read&order=desc\n"
               f"  gateways:   {base}/gateways\n"
               f"  health:     {base}/health\n"
               f"  API doc:    {base}/openapi.json\n"
               f"  data under: {var}\n"
-              f"Accounts (password {DEMO_PASSWORD}): {', '.join(name for name, _, _ in DEMO_ACCOUNTS)}.\n"
+              f"  residents:  {base}/estates/demo/residents   units: {base}/estates/demo/units\n"
+              f"  attendance: {base}/estates/demo/attendance?month=YYYY-MM (staff cards tap the gate reader)\n"
+              f"Accounts (password {DEMO_PASSWORD}): "
+              f"{', '.join([*(name for name, _, _ in DEMO_ACCOUNTS), RESIDENT_LOGIN])}.\n"
               f"  log in:     curl -c jar -H 'Content-Type: application/json' "
               f"-d '{{\"username\":\"guard\",\"password\":\"{DEMO_PASSWORD}\"}}' {base}/auth/login\n"
               f"  or use an admin API token: curl -H 'Authorization: Bearer {token}' '{base}/events'\n"
