@@ -18,12 +18,13 @@ def identity_number(serial: int) -> str:
     return body + check
 
 
-def unit_rows(count: int) -> list[list[str]]:
-    """count clean rows: one unit each over buildings 1..20, each with its owner (every 10th with an ID number)."""
+def unit_rows(count: int, buildings: int = 20, per_floor: int = 4) -> list[list[str]]:
+    """count clean rows: one unit each over buildings 1..N, each with its owner (every 10th with an ID number)."""
     rows = []
     for i in range(count):
-        building, number = str(i % 20 + 1), f"{i // 20 // 4 + 1:02d}{i // 20 % 4 + 1:02d}"
-        rows.append([building, number, str(i // 20 // 4 + 1), "3室2厅", "120.50", "98.25", "住宅", "",
+        floor, door = i // buildings // per_floor + 1, i // buildings % per_floor + 1
+        building, number = str(i % buildings + 1), f"{floor:02d}{door:02d}"
+        rows.append([building, number, str(floor), "3室2厅", "120.50", "98.25", "住宅", "",
                      f"业主{i:05d}", "业主", f"139{i:08d}", f"owner{i}@example.com",
                      identity_number(i) if i % 10 == 0 else "", "2024-03-01"])
     return rows
