@@ -79,12 +79,28 @@ async def _insert(conn: AsyncConnection, actor: Principal, estate: str, entity: 
     if stamped:
         extra["created_at"] = wire.utc_now()
     rows = [_resolved(c.values) for c in chunk]
-    result = await conn.execute(insert(model).returning(model.id, sort_by_parameter_order=True),
-                                [{**stored(row), **extra} for row in rows])
-    for change, new_id in zip(chunk, result.scalars().all(), strict=True):
+    for change, new_id in zip(chunk, await _insert_rows(conn, model, [{**stored(row), **extra} for row in rows]),
+                              strict=True):
         change.record.ref.id = new_id
     await record_changes(conn, actor, [
         {"action": f"{entity}.create", "entity": entity, "entity_id": c.record.ref.id, "estate": estate,
          "before": None, "after": {"id": c.record.ref.id, **_audit_view(row)}} for c, row in zip(chunk, rows)],
         detail)
     return len(chunk)
+
+
+async def _insert_rows(conn: AsyncConnection, model: Any, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert rows, returning their new ids in order.
+
+    PostgreSQL returns them from batched INSERT ... RETURNING. SQLite cannot batch RETURNING in order, so the
+    first row is inserted alone (which takes the database's write lock for this transaction), and the rest get
+    the ids that follow it: no other writer can insert before this transaction ends.
+    """
+    if conn.dialect.name != "sqlite":
+        result = await conn.execute(insert(model).returning(model.id, sort_by_parameter_order=True), rows)
+        return list(result.scalars().all())
+    first = (await conn.execute(insert(model).returning(model.id), rows[0])).scalar_one()
+    ids = list(range(first, first + len(rows)))
+    if len(rows) > 1:
+        await conn.execute(insert(model), [{**row, "id": new_id} for row, new_id in zip(rows[1:], ids[1:])])
+    return ids
