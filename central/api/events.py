@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from central.api.errors import BadRequest
 from central.api.params import as_utc, decode_cursor, encode_cursor, parse_int, parse_time
+from central.auth.principal import PRINCIPAL
 from central.auth.scope import check_estate, estate_clause
 from central.keys import ENGINE
 from central.models import Event
@@ -37,7 +38,7 @@ async def list_events(request: web.Request) -> web.Response:
     since, until = parse_time("since", query.get("since")), parse_time("until", query.get("until"))
     after = decode_cursor(query.get("cursor"), order)
 
-    principal = request["principal"]
+    principal = request[PRINCIPAL]
     if "estate" in query:
         check_estate(principal, query["estate"])
     stmt = select(Event).where(estate_clause(principal, Event.estate))

@@ -5,6 +5,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from central.api.params import as_utc, decode_cursor, encode_cursor, parse_int
+from central.auth.principal import PRINCIPAL
 from central.auth.scope import check_estate, estate_clause
 from central.keys import ENGINE
 from central.models import DeadLetter, GatewayRecord
@@ -15,7 +16,7 @@ routes = web.RouteTableDef()
 @routes.get("/gateways", name="gateways.list")
 async def list_gateways(request: web.Request) -> web.Response:
     """Each gateway's last state (online/offline, outbox, devices) and the sequence central has acked."""
-    principal = request["principal"]
+    principal = request[PRINCIPAL]
     stmt = select(GatewayRecord).where(estate_clause(principal, GatewayRecord.estate)).order_by(
         GatewayRecord.estate, GatewayRecord.gateway)
     if "estate" in request.query:

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from central.auth import service
 from central.auth.permissions import roles_for
-from central.auth.principal import Principal
+from central.auth.principal import PRINCIPAL, Principal
 from central.keys import ENGINE
 
 SESSION_COOKIE = "estatelink_session"
@@ -50,7 +50,7 @@ async def auth_middleware(request: web.Request, handler) -> web.StreamResponse: 
         return await handler(request)
     roles = roles_for(name)
     principal, csrf = await authenticate(request)
-    request["principal"] = principal
+    request[PRINCIPAL] = principal
     if roles is None:
         return await handler(request)
     if principal is None:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from aiohttp import web
+
 from central.auth.roles import Role
 
 
@@ -21,3 +23,7 @@ class Principal:
 
 SYSTEM = Principal(user_id=0, username="system", role=Role.ADMIN, estates=None)
 """The actor recorded for changes made by central itself or by command-line tools."""
+
+
+PRINCIPAL = web.RequestKey("principal", Principal)
+"""Where the auth middleware leaves the request's principal for the handlers."""

@@ -15,7 +15,7 @@ from central.auth.audit import record_change
 from central.auth.middleware import SESSION_COOKIE
 from central.auth.models import AuditEntry, User, UserEstate
 from central.auth.passwords import WeakPassword
-from central.auth.principal import Principal
+from central.auth.principal import PRINCIPAL, Principal
 from central.auth.roles import Role
 from central.auth.scope import estate_clause
 from central.keys import ENGINE
@@ -98,7 +98,7 @@ async def logout(request: web.Request) -> web.Response:
 
 @routes.get("/auth/me", name="auth.me")
 async def me(request: web.Request) -> web.Response:
-    return web.json_response(_me(request["principal"]))
+    return web.json_response(_me(request[PRINCIPAL]))
 
 
 @routes.post("/auth/password", name="auth.password")
@@ -106,7 +106,7 @@ async def change_password(request: web.Request) -> web.Response:
     body = await parse_body(request, PasswordBody)
     async with request.config_dict[ENGINE].begin() as conn:
         try:
-            await service.change_password(conn, request["principal"], body.current_password, body.new_password)
+            await service.change_password(conn, request[PRINCIPAL], body.current_password, body.new_password)
         except service.AuthError as exc:
             raise BadRequest(f"current_password: {exc}") from None
         except WeakPassword as exc:
@@ -119,7 +119,7 @@ async def create_token(request: web.Request) -> web.Response:
     """A bearer token for scripts and integrations, shown only in this response."""
     body = await parse_body(request, TokenBody)
     async with request.config_dict[ENGINE].begin() as conn:
-        token = await service.create_token(conn, request["principal"], body.name, body.days)
+        token = await service.create_token(conn, request[PRINCIPAL], body.name, body.days)
     return web.json_response({"token": token, "name": body.name}, status=201)
 
 
@@ -155,14 +155,14 @@ def _visible_users(actor: Principal):  # noqa: ANN202
 @routes.get("/users", name="users.list")
 async def list_users(request: web.Request) -> web.Response:
     async with request.config_dict[ENGINE].connect() as conn:
-        ids = (await conn.execute(_visible_users(request["principal"]))).scalars().all()
+        ids = (await conn.execute(_visible_users(request[PRINCIPAL]))).scalars().all()
         return web.json_response({"items": [await _user_json(conn, i) for i in ids]})
 
 
 @routes.post("/users", name="users.create")
 async def create_user(request: web.Request) -> web.Response:
     body = await parse_body(request, NewUserBody)
-    actor = request["principal"]
+    actor = request[PRINCIPAL]
     _check_grant(actor, body.role, set(body.estates))
     async with request.config_dict[ENGINE].begin() as conn:
         if (await conn.execute(select(User.id).where(User.username == body.username))).first():
@@ -181,7 +181,7 @@ async def create_user(request: web.Request) -> web.Response:
 @routes.patch("/users/{user_id:\\d+}", name="users.update")
 async def update_user(request: web.Request) -> web.Response:
     body = await parse_body(request, UserPatchBody)
-    actor = request["principal"]
+    actor = request[PRINCIPAL]
     user_id = int(request.match_info["user_id"])
     async with request.config_dict[ENGINE].begin() as conn:
         visible = (await conn.execute(_visible_users(actor).where(User.id == user_id))).first()
@@ -212,7 +212,7 @@ async def update_user(request: web.Request) -> web.Response:
 @routes.get("/audit", name="audit.list")
 async def list_audit(request: web.Request) -> web.Response:
     """The audit trail, newest first; managers see entries of their own estates."""
-    actor = request["principal"]
+    actor = request[PRINCIPAL]
     query = request.query
     limit = parse_int("limit", query.get("limit"), 100, 1, 1000)
     after = decode_cursor(query.get("cursor"), "desc")

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from central.api.errors import BadRequest
 from central.api.params import decode_cursor, encode_cursor, parse_int
-from central.auth.principal import Principal
+from central.auth.principal import PRINCIPAL, Principal
 from central.auth.roles import Role
 from central.auth.scope import can_see
 from central.keys import ENGINE
@@ -75,7 +75,7 @@ def engine(request: web.Request) -> AsyncEngine:
 
 
 def principal(request: web.Request) -> Principal:
-    return request["principal"]
+    return request[PRINCIPAL]
 
 
 def is_resident(who: Principal) -> bool:
