@@ -13,7 +13,7 @@ _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
 def identity_number(serial: int) -> str:
     """A well-formed 18-digit resident identity number (GB 11643 check digit) for a serial."""
-    body = f"110105{19800101 + serial % 28:08d}{serial // 28 % 1000:03d}"
+    body = f"{110000 + serial // 28000:06d}{19800101 + serial % 28:08d}{serial // 28 % 1000:03d}"
     check = "10X98765432"[sum(int(d) * w for d, w in zip(body, _WEIGHTS)) % 11]
     return body + check
 
