@@ -1,6 +1,8 @@
 """HTTP routes for residents, their occupancies and vehicles, and the search box."""
 from __future__ import annotations
 
+import functools
+
 from aiohttp import web
 
 from central.api.body import parse_body
@@ -8,10 +10,11 @@ from central.api.errors import BadRequest
 from central.auth.scope import check_estate
 from central.registry import estates, residents, search, vehicles
 from central.registry.errors import NotFound
+from central.registry.crud import estate_create, item_delete, item_update
 from central.registry.http import (check_own_resident, check_query, confine, endpoint, engine, is_resident, page,
                                    page_params, path_id, principal, reply)
 
-routes = web.RouteTableDef()
+custom = web.RouteTableDef()
 ID = r"{id:\d+}"
 
 
@@ -25,7 +28,7 @@ async def _resident(conn, request: web.Request, detail: bool = False) -> dict:  
     return found
 
 
-@routes.get("/estates/{estate}/residents", name="registry.residents.list")
+@custom.get("/estates/{estate}/residents", name="registry.residents.list")
 @endpoint
 async def list_residents(request: web.Request) -> web.Response:
     """Residents of the estate, a page at a time (use search to find someone)."""
@@ -38,17 +41,7 @@ async def list_residents(request: web.Request) -> web.Response:
         return reply(page(await residents.list_residents(conn, estate, after=after, limit=limit), limit))
 
 
-@routes.post("/estates/{estate}/residents", name="registry.residents.create")
-@endpoint
-async def create_resident(request: web.Request) -> web.Response:
-    check_estate(principal(request), request.match_info["estate"])
-    body = await parse_body(request, residents.ResidentCreate)
-    async with engine(request).begin() as conn:
-        return reply(await residents.create_resident(conn, principal(request), request.match_info["estate"], body),
-                     201)
-
-
-@routes.get(f"/residents/{ID}", name="registry.residents.get")
+@custom.get(f"/residents/{ID}", name="registry.residents.get")
 @endpoint
 async def get_resident(request: web.Request) -> web.Response:
     """A resident with their occupancy history and vehicles; the identity number only masked."""
@@ -56,16 +49,7 @@ async def get_resident(request: web.Request) -> web.Response:
         return reply(await _resident(conn, request, detail=True))
 
 
-@routes.patch(f"/residents/{ID}", name="registry.residents.update")
-@endpoint
-async def update_resident(request: web.Request) -> web.Response:
-    body = await parse_body(request, residents.ResidentUpdate)
-    async with engine(request).begin() as conn:
-        await _resident(conn, request)
-        return reply(await residents.update_resident(conn, principal(request), path_id(request), body))
-
-
-@routes.patch(f"/residents/{ID}/contact", name="registry.residents.contact")
+@custom.patch(f"/residents/{ID}/contact", name="registry.residents.contact")
 @endpoint
 async def update_contact(request: web.Request) -> web.Response:
     """Phone and e-mail: what residents may change on their own record."""
@@ -79,16 +63,7 @@ async def update_contact(request: web.Request) -> web.Response:
     return reply(changed)
 
 
-@routes.delete(f"/residents/{ID}", name="registry.residents.delete")
-@endpoint
-async def delete_resident(request: web.Request) -> web.Response:
-    async with engine(request).begin() as conn:
-        await _resident(conn, request)
-        await residents.delete_resident(conn, principal(request), path_id(request))
-    return reply({"deleted": True, "id": path_id(request)})
-
-
-@routes.get(f"/residents/{ID}/occupancies", name="registry.occupancies.list")
+@custom.get(f"/residents/{ID}/occupancies", name="registry.occupancies.list")
 @endpoint
 async def list_occupancies(request: web.Request) -> web.Response:
     async with engine(request).connect() as conn:
@@ -96,7 +71,7 @@ async def list_occupancies(request: web.Request) -> web.Response:
         return reply({"items": await residents.list_occupancies(conn, resident_id=path_id(request))})
 
 
-@routes.post(f"/residents/{ID}/occupancies", name="registry.occupancies.create")
+@custom.post(f"/residents/{ID}/occupancies", name="registry.occupancies.create")
 @endpoint
 async def add_occupancy(request: web.Request) -> web.Response:
     """Move a resident into a unit as owner, family member or tenant."""
@@ -106,7 +81,7 @@ async def add_occupancy(request: web.Request) -> web.Response:
         return reply(await residents.add_occupancy(conn, principal(request), path_id(request), body), 201)
 
 
-@routes.post(f"/occupancies/{ID}/move-out", name="registry.occupancies.move_out")
+@custom.post(f"/occupancies/{ID}/move-out", name="registry.occupancies.move_out")
 @endpoint
 async def move_out(request: web.Request) -> web.Response:
     """End an occupancy; the record stays in the resident's history."""
@@ -116,7 +91,7 @@ async def move_out(request: web.Request) -> web.Response:
         return reply(await residents.move_out(conn, principal(request), path_id(request), body))
 
 
-@routes.get("/estates/{estate}/vehicles", name="registry.vehicles.list")
+@custom.get("/estates/{estate}/vehicles", name="registry.vehicles.list")
 @endpoint
 async def list_vehicles(request: web.Request) -> web.Response:
     who, estate = principal(request), request.match_info["estate"]
@@ -130,7 +105,7 @@ async def list_vehicles(request: web.Request) -> web.Response:
                           limit))
 
 
-@routes.post(f"/residents/{ID}/vehicles", name="registry.vehicles.create")
+@custom.post(f"/residents/{ID}/vehicles", name="registry.vehicles.create")
 @endpoint
 async def create_vehicle(request: web.Request) -> web.Response:
     body = await parse_body(request, vehicles.VehicleCreate)
@@ -147,32 +122,14 @@ async def _vehicle(conn, request: web.Request) -> dict:  # noqa: ANN001
     return found
 
 
-@routes.get(f"/vehicles/{ID}", name="registry.vehicles.get")
+@custom.get(f"/vehicles/{ID}", name="registry.vehicles.get")
 @endpoint
 async def get_vehicle(request: web.Request) -> web.Response:
     async with engine(request).connect() as conn:
         return reply(await _vehicle(conn, request))
 
 
-@routes.patch(f"/vehicles/{ID}", name="registry.vehicles.update")
-@endpoint
-async def update_vehicle(request: web.Request) -> web.Response:
-    body = await parse_body(request, vehicles.VehicleUpdate)
-    async with engine(request).begin() as conn:
-        await _vehicle(conn, request)
-        return reply(await vehicles.update_vehicle(conn, principal(request), path_id(request), body))
-
-
-@routes.delete(f"/vehicles/{ID}", name="registry.vehicles.delete")
-@endpoint
-async def delete_vehicle(request: web.Request) -> web.Response:
-    async with engine(request).begin() as conn:
-        await _vehicle(conn, request)
-        await vehicles.delete_vehicle(conn, principal(request), path_id(request))
-    return reply({"deleted": True, "id": path_id(request)})
-
-
-@routes.get("/estates/{estate}/search", name="registry.search")
+@custom.get("/estates/{estate}/search", name="registry.search")
 @endpoint
 async def search_estate(request: web.Request) -> web.Response:
     """?q= a name, phone (or its last 4+ digits), unit (3-1201), plate, identity or card number."""
@@ -186,3 +143,21 @@ async def search_estate(request: web.Request) -> web.Response:
         raise BadRequest(f"q: at most 64 characters, got {len(text)}")
     async with engine(request).connect() as conn:
         return reply(await search.search(conn, estate, text))
+
+
+RESIDENT, VEHICLE = f"/residents/{ID}", f"/vehicles/{ID}"
+_resident_only = functools.partial(residents.get_resident, detail=False)
+routes = [
+    *custom,
+    estate_create("/estates/{estate}/residents", "registry.residents.create",
+                  "Register a resident (they move into units through occupancies)", residents.ResidentCreate,
+                  residents.create_resident),
+    item_update(RESIDENT, "registry.residents.update", "Change a resident's details", residents.ResidentUpdate,
+                _resident_only, "resident", residents.update_resident),
+    item_delete(RESIDENT, "registry.residents.delete", "Remove a resident entered by mistake (never one with history)",
+                _resident_only, "resident", residents.delete_resident),
+    item_update(VEHICLE, "registry.vehicles.update", "Change a vehicle or give it to another resident",
+                vehicles.VehicleUpdate, vehicles.get_vehicle, "vehicle", vehicles.update_vehicle),
+    item_delete(VEHICLE, "registry.vehicles.delete", "Remove a vehicle", vehicles.get_vehicle, "vehicle",
+                vehicles.delete_vehicle),
+]

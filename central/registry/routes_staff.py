@@ -3,18 +3,18 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from central.api.body import parse_body
 from central.api.errors import BadRequest
 from central.auth.scope import check_estate
 from central.registry import attendance, performance, sheet, staff
 from central.registry.common import month_bounds
+from central.registry.crud import child_create, estate_create, estate_list, item_delete, item_get, item_update
 from central.registry.http import check_query, confine, endpoint, engine, path_id, principal, query_int, reply
 
-routes = web.RouteTableDef()
+custom = web.RouteTableDef()
 ID = r"{id:\d+}"
 
 
-@routes.get("/estates/{estate}/staff", name="registry.staff.list")
+@custom.get("/estates/{estate}/staff", name="registry.staff.list")
 @endpoint
 async def list_staff(request: web.Request) -> web.Response:
     check_estate(principal(request), request.match_info["estate"])
@@ -27,95 +27,7 @@ async def list_staff(request: web.Request) -> web.Response:
                                                       active=None if active is None else active == "true")})
 
 
-@routes.post("/estates/{estate}/staff", name="registry.staff.create")
-@endpoint
-async def create_staff(request: web.Request) -> web.Response:
-    check_estate(principal(request), request.match_info["estate"])
-    body = await parse_body(request, staff.StaffCreate)
-    async with engine(request).begin() as conn:
-        return reply(await staff.create_staff(conn, principal(request), request.match_info["estate"], body), 201)
-
-
-@routes.get(f"/staff/{ID}", name="registry.staff.get")
-@endpoint
-async def get_staff(request: web.Request) -> web.Response:
-    async with engine(request).connect() as conn:
-        return reply(confine(principal(request), await staff.get_staff(conn, path_id(request)), "staff member"))
-
-
-@routes.patch(f"/staff/{ID}", name="registry.staff.update")
-@endpoint
-async def update_staff(request: web.Request) -> web.Response:
-    body = await parse_body(request, staff.StaffUpdate)
-    async with engine(request).begin() as conn:
-        confine(principal(request), await staff.get_staff(conn, path_id(request)), "staff member")
-        return reply(await staff.update_staff(conn, principal(request), path_id(request), body))
-
-
-@routes.delete(f"/staff/{ID}", name="registry.staff.delete")
-@endpoint
-async def delete_staff(request: web.Request) -> web.Response:
-    async with engine(request).begin() as conn:
-        confine(principal(request), await staff.get_staff(conn, path_id(request)), "staff member")
-        await staff.delete_staff(conn, principal(request), path_id(request))
-    return reply({"deleted": True, "id": path_id(request)})
-
-
-@routes.post(f"/staff/{ID}/cards", name="registry.staff_cards.create")
-@endpoint
-async def add_card(request: web.Request) -> web.Response:
-    body = await parse_body(request, staff.CardCreate)
-    async with engine(request).begin() as conn:
-        confine(principal(request), await staff.get_staff(conn, path_id(request)), "staff member")
-        return reply(await staff.add_card(conn, principal(request), path_id(request), body), 201)
-
-
-@routes.delete(f"/staff-cards/{ID}", name="registry.staff_cards.delete")
-@endpoint
-async def remove_card(request: web.Request) -> web.Response:
-    async with engine(request).begin() as conn:
-        confine(principal(request), await staff.get_card(conn, path_id(request)), "staff card")
-        await staff.remove_card(conn, principal(request), path_id(request))
-    return reply({"deleted": True, "id": path_id(request)})
-
-
-@routes.get("/estates/{estate}/attendance-points", name="registry.attendance_points.list")
-@endpoint
-async def list_points(request: web.Request) -> web.Response:
-    check_estate(principal(request), request.match_info["estate"])
-    async with engine(request).connect() as conn:
-        return reply({"items": await attendance.list_points(conn, request.match_info["estate"])})
-
-
-@routes.post("/estates/{estate}/attendance-points", name="registry.attendance_points.create")
-@endpoint
-async def create_point(request: web.Request) -> web.Response:
-    """Flag a gateway's reader as a clock-in point (direction in, out or toggle)."""
-    check_estate(principal(request), request.match_info["estate"])
-    body = await parse_body(request, attendance.PointCreate)
-    async with engine(request).begin() as conn:
-        return reply(await attendance.create_point(conn, principal(request), request.match_info["estate"], body), 201)
-
-
-@routes.patch(f"/attendance-points/{ID}", name="registry.attendance_points.update")
-@endpoint
-async def update_point(request: web.Request) -> web.Response:
-    body = await parse_body(request, attendance.PointUpdate)
-    async with engine(request).begin() as conn:
-        confine(principal(request), await attendance.get_point(conn, path_id(request)), "attendance point")
-        return reply(await attendance.update_point(conn, principal(request), path_id(request), body))
-
-
-@routes.delete(f"/attendance-points/{ID}", name="registry.attendance_points.delete")
-@endpoint
-async def delete_point(request: web.Request) -> web.Response:
-    async with engine(request).begin() as conn:
-        confine(principal(request), await attendance.get_point(conn, path_id(request)), "attendance point")
-        await attendance.delete_point(conn, principal(request), path_id(request))
-    return reply({"deleted": True, "id": path_id(request)})
-
-
-@routes.get("/estates/{estate}/attendance", name="registry.attendance.sheet")
+@custom.get("/estates/{estate}/attendance", name="registry.attendance.sheet")
 @endpoint
 async def monthly_sheet(request: web.Request) -> web.Response:
     """?month=YYYY-MM[&staff=id]: first in, last out, hours and absences per staff member per day."""
@@ -129,7 +41,7 @@ async def monthly_sheet(request: web.Request) -> web.Response:
         return reply(await sheet.monthly_sheet(conn, estate, year, month, staff_id=query_int(request, "staff")))
 
 
-@routes.get(f"/staff/{ID}/attendance", name="registry.attendance.list")
+@custom.get(f"/staff/{ID}/attendance", name="registry.attendance.list")
 @endpoint
 async def list_attendance(request: web.Request) -> web.Response:
     """?month=YYYY-MM: every tap and manual entry of a staff member in the month (estate days)."""
@@ -142,27 +54,7 @@ async def list_attendance(request: web.Request) -> web.Response:
         return reply({"items": await sheet.month_records(conn, path_id(request), year, month)})
 
 
-@routes.post(f"/staff/{ID}/attendance", name="registry.attendance.create")
-@endpoint
-async def add_attendance(request: web.Request) -> web.Response:
-    """A clock-in or -out entered by hand, with the reason in `note`."""
-    body = await parse_body(request, attendance.ManualEntry)
-    async with engine(request).begin() as conn:
-        confine(principal(request), await staff.get_staff(conn, path_id(request)), "staff member")
-        return reply(await attendance.add_manual(conn, principal(request), path_id(request), body), 201)
-
-
-@routes.delete(f"/attendance/{ID}", name="registry.attendance.delete")
-@endpoint
-async def delete_attendance(request: web.Request) -> web.Response:
-    """Withdraw a wrong manual entry (reader taps stay)."""
-    async with engine(request).begin() as conn:
-        confine(principal(request), await attendance.get_record(conn, path_id(request)), "attendance record")
-        await attendance.delete_manual(conn, principal(request), path_id(request))
-    return reply({"deleted": True, "id": path_id(request)})
-
-
-@routes.get("/estates/{estate}/performance", name="registry.performance.list")
+@custom.get("/estates/{estate}/performance", name="registry.performance.list")
 @endpoint
 async def list_performance(request: web.Request) -> web.Response:
     estate = request.match_info["estate"]
@@ -176,28 +68,39 @@ async def list_performance(request: web.Request) -> web.Response:
                                                                   staff_id=query_int(request, "staff"))})
 
 
-@routes.post(f"/staff/{ID}/performance", name="registry.performance.create")
-@endpoint
-async def create_performance(request: web.Request) -> web.Response:
-    body = await parse_body(request, performance.PerformanceCreate)
-    async with engine(request).begin() as conn:
-        confine(principal(request), await staff.get_staff(conn, path_id(request)), "staff member")
-        return reply(await performance.create_performance(conn, principal(request), path_id(request), body), 201)
-
-
-@routes.patch(f"/performance/{ID}", name="registry.performance.update")
-@endpoint
-async def update_performance(request: web.Request) -> web.Response:
-    body = await parse_body(request, performance.PerformanceUpdate)
-    async with engine(request).begin() as conn:
-        confine(principal(request), await performance.get_performance(conn, path_id(request)), "performance record")
-        return reply(await performance.update_performance(conn, principal(request), path_id(request), body))
-
-
-@routes.delete(f"/performance/{ID}", name="registry.performance.delete")
-@endpoint
-async def delete_performance(request: web.Request) -> web.Response:
-    async with engine(request).begin() as conn:
-        confine(principal(request), await performance.get_performance(conn, path_id(request)), "performance record")
-        await performance.delete_performance(conn, principal(request), path_id(request))
-    return reply({"deleted": True, "id": path_id(request)})
+STAFF, CARD, POINT, PERFORMANCE = f"/staff/{ID}", f"/staff-cards/{ID}", f"/attendance-points/{ID}", f"/performance/{ID}"
+routes = [
+    *custom,
+    estate_create("/estates/{estate}/staff", "registry.staff.create", "Add a member of staff", staff.StaffCreate,
+                  staff.create_staff),
+    item_get(STAFF, "registry.staff.get", "A member of staff with their attendance cards", staff.get_staff,
+             "staff member"),
+    item_update(STAFF, "registry.staff.update", "Change a member of staff's details", staff.StaffUpdate,
+                staff.get_staff, "staff member", staff.update_staff),
+    item_delete(STAFF, "registry.staff.delete", "Remove a member of staff entered by mistake", staff.get_staff,
+                "staff member", staff.delete_staff),
+    child_create(f"{STAFF}/cards", "registry.staff_cards.create", "Give a member of staff an attendance card",
+                 staff.CardCreate, staff.get_staff, "staff member", staff.add_card),
+    item_delete(CARD, "registry.staff_cards.delete", "Take an attendance card back", staff.get_card, "staff card",
+                staff.remove_card),
+    estate_list("/estates/{estate}/attendance-points", "registry.attendance_points.list",
+                "Readers whose taps are clock-ins and -outs", attendance.list_points),
+    estate_create("/estates/{estate}/attendance-points", "registry.attendance_points.create",
+                  "Make a reader an attendance point", attendance.PointCreate, attendance.create_point),
+    item_update(POINT, "registry.attendance_points.update", "Change an attendance point", attendance.PointUpdate,
+                attendance.get_point, "attendance point", attendance.update_point),
+    item_delete(POINT, "registry.attendance_points.delete", "Stop treating a reader as an attendance point",
+                attendance.get_point, "attendance point", attendance.delete_point),
+    child_create(f"{STAFF}/attendance", "registry.attendance.create",
+                 "A clock-in or -out entered by hand, with the reason in `note`", attendance.ManualEntry,
+                 staff.get_staff, "staff member", attendance.add_manual),
+    item_delete(f"/attendance/{ID}", "registry.attendance.delete", "Withdraw a wrong manual entry (reader taps stay)",
+                attendance.get_record, "attendance record", attendance.delete_manual),
+    child_create(f"{STAFF}/performance", "registry.performance.create", "Record a performance figure for a month",
+                 performance.PerformanceCreate, staff.get_staff, "staff member", performance.create_performance),
+    item_update(PERFORMANCE, "registry.performance.update", "Change a performance record",
+                performance.PerformanceUpdate, performance.get_performance, "performance record",
+                performance.update_performance),
+    item_delete(PERFORMANCE, "registry.performance.delete", "Remove a performance record",
+                performance.get_performance, "performance record", performance.delete_performance),
+]
