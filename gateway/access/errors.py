@@ -1,0 +1,39 @@
+"""The access package's errors: what central sent is unusable (remote), or the cache itself failed (local)."""
+from __future__ import annotations
+
+
+class AccessCacheError(Exception):
+    """Base of every credential cache error."""
+
+
+class SyncRefused(AccessCacheError):
+    """Central sent something the cache refused to apply; the cache is unchanged."""
+
+
+class VersionMismatch(SyncRefused):
+    """A delta (or a "you are current" note) is for another version than the cache's: ask for a resync."""
+
+    def __init__(self, have: int, got: int) -> None:
+        super().__init__(f"the cache is at version {have}, central's message is for version {got}")
+        self.have, self.got = have, got
+
+
+class ChecksumMismatch(SyncRefused):
+    """After loading, the records do not hash to the checksum central stated; the load was rolled back."""
+
+    def __init__(self, stated: str, computed: str) -> None:
+        super().__init__(f"central stated checksum {stated}, the loaded records hash to {computed}")
+        self.stated, self.computed = stated, computed
+
+
+class RecordError(SyncRefused):
+    """A record, or the delta or snapshot around it, is malformed; names the kind, key and field."""
+
+    def __init__(self, kind: str, key: str | None, field: str | None, message: str) -> None:
+        where = kind + (f"[{key!r}]" if key is not None else "") + (f".{field}" if field else "")
+        super().__init__(f"{where}: {message}")
+        self.kind, self.key, self.field = kind, key, field
+
+
+class CacheStorageError(AccessCacheError):
+    """The cache file could not be read or written (disk, corruption); the in-memory index is unchanged."""
