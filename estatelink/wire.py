@@ -61,6 +61,10 @@ def ack_topic(estate: str, gateway: str) -> str:
     return f"{gateway_prefix(estate, gateway)}/ack"
 
 
+ACCESS_COMMANDS = ("access_delta", "access_snapshot", "access_current", "door_open")
+"""Commands of the access module (docs/wire.md, "Access: cache sync and door commands")."""
+
+
 def command_topic(estate: str, gateway: str, command: str) -> str:
     return f"{gateway_prefix(estate, gateway)}/down/{command}"
 
@@ -189,6 +193,8 @@ class GatewayState(_Wire):
     config_version: str | None = None
     outbox: dict[str, Any] | None = None
     devices: dict[str, dict[str, Any]] | None = None
+    access: dict[str, Any] | None = None
+    """The credential cache: {"version": int, "checksum": hex, "last_synced_at": time|null}."""
 
 
 def dumps(model: BaseModel | dict[str, Any]) -> bytes:
