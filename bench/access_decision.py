@@ -27,7 +27,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gateway.access import AccessCache, decide, decide_pass
-from gateway.access.records import KINDS
+from estatelink.access_records import KINDS
 from gateway.access.visitor_pass import issue
 
 ESTATE = "bench-estate"

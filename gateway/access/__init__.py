@@ -10,7 +10,7 @@ from gateway.access.errors import (
     VersionMismatch,
 )
 from gateway.access.index import AccessIndex
-from gateway.access.model import (
+from estatelink.access_model import (
     REASONS,
     AntiPassback,
     Credential,

@@ -26,8 +26,8 @@ import orjson
 from gateway.access.decide import DEFAULT_OFFLINE_POLICY, OfflinePolicy
 from gateway.access.errors import CacheStorageError, ChecksumMismatch, RecordError, VersionMismatch
 from gateway.access.index import AccessIndex
-from gateway.access.model import Decision, Direction, Passage
-from gateway.access.records import KINDS, Record, canonical_json, checksum_lines, parse
+from estatelink.access_model import Decision, Direction, Passage
+from estatelink.access_records import KINDS, Record, canonical_json, checksum_lines, parse
 from gateway.access.sync import parse_delta, parse_snapshot
 
 _SCHEMA = "".join(f"CREATE TABLE IF NOT EXISTS {kind} (key TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;\n"
@@ -84,7 +84,7 @@ class AccessCache:
         return self._view.last_synced_at
 
     def checksum(self) -> str:
-        """SHA-256 hex of the stored records in the canonical form of gateway.access.records."""
+        """SHA-256 hex of the stored records in the canonical form of estatelink.access_records."""
         try:
             return self._checksum_db()
         except sqlite3.Error as exc:

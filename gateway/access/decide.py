@@ -34,7 +34,7 @@ from typing import Protocol
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from gateway.access import visitor_pass
-from gateway.access.model import (
+from estatelink.access_model import (
     Credential,
     CredentialState,
     Decision,

@@ -1,6 +1,11 @@
 """The access package's errors: what central sent is unusable (remote), or the cache itself failed (local)."""
 from __future__ import annotations
 
+from estatelink.access_records import RecordError
+
+__all__ = ["AccessCacheError", "CacheStorageError", "ChecksumMismatch", "RecordError", "SyncRefused",
+           "VersionMismatch"]
+
 
 class AccessCacheError(Exception):
     """Base of every credential cache error."""
@@ -24,15 +29,6 @@ class ChecksumMismatch(SyncRefused):
     def __init__(self, stated: str, computed: str) -> None:
         super().__init__(f"central stated checksum {stated}, the loaded records hash to {computed}")
         self.stated, self.computed = stated, computed
-
-
-class RecordError(SyncRefused):
-    """A record, or the delta or snapshot around it, is malformed; names the kind, key and field."""
-
-    def __init__(self, kind: str, key: str | None, field: str | None, message: str) -> None:
-        where = kind + (f"[{key!r}]" if key is not None else "") + (f".{field}" if field else "")
-        super().__init__(f"{where}: {message}")
-        self.kind, self.key, self.field = kind, key, field
 
 
 class CacheStorageError(AccessCacheError):

@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from gateway.access.decide import DEFAULT_OFFLINE_POLICY, OfflinePolicy
-from gateway.access.model import Credential, Door, DoorGroup, Passage, Schedule
-from gateway.access.records import KINDS, Record, key_of
+from estatelink.access_model import Credential, Door, DoorGroup, Passage, Schedule
+from estatelink.access_records import KINDS, Record, key_of
 
 
 class AccessIndex:

@@ -6,7 +6,7 @@
               "checksum": hex}                                                      (optional)
     snapshot {"version": int, "checksum": hex, "records": {kind: [record, ...]}}
 
-Kinds and records are described in gateway.access.records. Within one message a key appears at most once
+Kinds and records are described in estatelink.access_records. Within one message a key appears at most once
 per kind (a delta cannot both upsert and delete it). A delta's checksum, when present, is what the records
 must hash to after it is applied (central's state at to_version); a snapshot's is required. `used_passes`
 relays single-use passes used at the estate's other gateways.
@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gateway.access.errors import RecordError
-from gateway.access.records import KEY_FIELD, KINDS, Record, parse
+from estatelink.access_records import KEY_FIELD, KINDS, Record, parse
 
 _CHECKSUM = re.compile(r"[0-9a-f]{64}")
 

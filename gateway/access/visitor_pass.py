@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from gateway.access.model import PassRejection, VisitorPass
+from estatelink.access_model import PassRejection, VisitorPass
 
 FORMAT_VERSION = 1
 CONTEXT = b"estatelink visitor pass v1\x00"

@@ -78,7 +78,7 @@ KEYS = {"credentials": "card", "door_groups": "id", "doors": "id", "schedules": 
 
 
 def reference_checksum(records: dict[str, list[dict[str, Any]]]) -> str:
-    """The checksum as gateway.access.records documents it, for records already in canonical wire form."""
+    """The checksum as estatelink.access_records documents it, for records already in canonical wire form."""
     digest = hashlib.sha256()
     for kind in ("credentials", "door_groups", "doors", "schedules"):
         for record in sorted(records.get(kind, []), key=lambda r, k=KEYS[kind]: r[k].encode("utf-8")):

@@ -18,7 +18,7 @@ from gateway.access import (
     VersionMismatch,
     decide,
 )
-from gateway.access.records import checksum_of
+from estatelink.access_records import checksum_of
 from tests.access_edge.helpers import estate_records, reference_checksum, snapshot, utc, wire_credential
 
 NOON = utc(2025, 6, 2, 4)  # Monday 12:00 in Shanghai

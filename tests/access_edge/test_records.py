@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.access import RecordError
-from gateway.access.records import canonical_json, checksum_of, parse, to_wire
+from estatelink.access_records import canonical_json, checksum_of, parse, to_wire
 from tests.access_edge.helpers import reference_checksum, wire_credential
 
 CREDENTIAL = {"card": "62E3086CED", "holder_id": "r-1", "holder_name": '王芳 "Fang" \\ 😀',

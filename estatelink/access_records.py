@@ -41,8 +41,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NoReturn, TypeAlias
 
-from gateway.access.errors import RecordError
-from gateway.access.model import (
+from estatelink.access_model import (
     WEEKDAYS,
     AntiPassback,
     Credential,
@@ -54,6 +53,15 @@ from gateway.access.model import (
     Interval,
     Schedule,
 )
+
+
+class RecordError(ValueError):
+    """A record, or the message around it, is malformed; names the kind, key and field."""
+
+    def __init__(self, kind: str, key: str | None, field: str | None, message: str) -> None:
+        where = kind + (f"[{key!r}]" if key is not None else "") + (f".{field}" if field else "")
+        super().__init__(f"{where}: {message}")
+        self.kind, self.key, self.field = kind, key, field
 
 Record: TypeAlias = Credential | DoorGroup | Door | Schedule
 KINDS = ("credentials", "door_groups", "doors", "schedules")
