@@ -143,13 +143,13 @@ async def create_token(conn: AsyncConnection, actor: Principal, name: str, days:
 
 
 async def resolve_token(conn: AsyncConnection, token: str) -> Principal | None:
-    row = (await conn.execute(select(ApiToken.__table__).where(ApiToken.token_hash == _digest(token)))).one_or_none()
-    if row is None or row.revoked or (row.expires_at and _aware(row.expires_at) <= wire.utc_now()):
+    found = (await conn.execute(select(User.__table__, ApiToken.revoked, ApiToken.expires_at.label("token_expires"))
+                                .join(ApiToken, ApiToken.user_id == User.id)
+                                .where(ApiToken.token_hash == _digest(token)))).one_or_none()
+    if found is None or found.revoked or not found.active or (
+            found.token_expires and _aware(found.token_expires) <= wire.utc_now()):
         return None
-    user = (await conn.execute(select(User.__table__).where(User.id == row.user_id))).one_or_none()
-    if user is None or not user.active:
-        return None
-    return await principal_for(conn, user)
+    return await principal_for(conn, found)
 
 
 async def change_password(conn: AsyncConnection, actor: Principal, current: str, new: str) -> None:

@@ -8,6 +8,7 @@ module registers residents' card numbers there; staff attendance cards are searc
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -25,6 +26,9 @@ from central.registry.units import find_units
 from estatelink import wire
 
 PER_KIND = 20
+MAX_UNIT_DIGITS = 8
+MAX_PLATE_DIGITS = 6
+ZONE_TTL_S = 60.0
 _PHONE_LIKE = re.compile(r"^\+?[0-9 ()\-.]+$")
 
 
@@ -38,13 +42,26 @@ class Query:
     plate: str
     has_digits: bool
     """Names have no digits: such text skips the name search, the one that scans rows."""
+    only_digits: int = 0
+    """The number of digits when the text is nothing but a number (with phone punctuation), else 0."""
 
     @classmethod
     def parse(cls, text: str) -> "Query":
         text = " ".join(text.split())
         phone = digits(text) if _PHONE_LIKE.match(text) else ""
         return cls(text=text, name=name_key(text), phone_digits=phone, plate=plate_key(text),
-                   has_digits=bool(digits(text)))
+                   has_digits=bool(digits(text)), only_digits=len(phone))
+
+    def could_be(self, kind: str) -> bool:
+        """False when the text cannot be this kind of key: a long bare number is a phone, not a unit or plate.
+
+        PRC identity numbers have 15 or 18 characters (other documents carry letters); unit numbers and the
+        digits of a plate are short.
+        """
+        if not self.only_digits:
+            return True
+        return {"identity": self.only_digits >= 15, "unit": self.only_digits <= MAX_UNIT_DIGITS,
+                "plate": self.only_digits <= MAX_PLATE_DIGITS}.get(kind, True)
 
 
 @dataclass(slots=True)
@@ -118,7 +135,7 @@ async def residents_by_phone(conn: AsyncConnection, estate: str, query: Query) -
 async def residents_by_identity(conn: AsyncConnection, estate: str, query: Query) -> list[Hit]:
     """The exact identity number, found through its keyed digest (nothing is decrypted)."""
     number = identity.normalise(query.text)
-    if not re.fullmatch(r"[0-9A-Z]{6,32}", number):
+    if not query.could_be("identity") or not re.fullmatch(r"[0-9A-Z]{6,32}", number):
         return []
     stmt = select(Resident).where(Resident.identity_hmac == identity.digest(number), Resident.estate == estate)
     return [_resident(r, "identity_number") for r in (await conn.execute(stmt.limit(PER_KIND))).all()]
@@ -126,7 +143,7 @@ async def residents_by_identity(conn: AsyncConnection, estate: str, query: Query
 
 @register_searcher
 async def units_by_number(conn: AsyncConnection, estate: str, query: Query) -> list[Hit]:
-    if not query.has_digits:
+    if not query.has_digits or not query.could_be("unit"):
         return []
     units = await find_units(conn, estate, query.text, PER_KIND)
     return [Hit("unit", u["id"], ["unit"], {k: u[k] for k in ("building", "number", "floor", "status", "use")})
@@ -137,7 +154,7 @@ async def units_by_number(conn: AsyncConnection, estate: str, query: Query) -> l
 async def vehicles_by_plate(conn: AsyncConnection, estate: str, query: Query) -> list[Hit]:
     """The whole plate however typed, or its last 4 or more characters (guards often skip the province)."""
     plate = query.plate
-    if len(plate) < 2 or not plate.isalnum() or not query.has_digits:
+    if len(plate) < 2 or not plate.isalnum() or not query.has_digits or not query.could_be("plate"):
         return []
     match = prefix_range(Vehicle.plate_rev, plate[::-1]) if len(plate) >= 4 else Vehicle.plate_key == plate
     stmt = (select(Vehicle, Resident.name.label("resident_name")).join(Resident, Resident.id == Vehicle.resident_id)
@@ -199,10 +216,21 @@ async def _occupants(conn: AsyncConnection, today: date, unit_ids: list[int]) ->
     return found
 
 
+_zones: dict[str, tuple[float, ZoneInfo]] = {}
+
+
+async def _estate_zone(conn: AsyncConnection, estate: str) -> ZoneInfo:
+    """The estate's time zone, remembered for a minute: a search box is typed into all day."""
+    now = time.monotonic()
+    known = _zones.get(estate)
+    if known is None or now - known[0] > ZONE_TTL_S:
+        known = _zones[estate] = (now, ZoneInfo((await require_estate(conn, estate)).timezone))
+    return known[1]
+
+
 async def search(conn: AsyncConnection, estate: str, text: str) -> dict[str, Any]:
     """Every record of the estate the text identifies, one hit per record, residents with their homes."""
-    zone = ZoneInfo((await require_estate(conn, estate)).timezone)
-    today = wire.utc_now().astimezone(zone).date()
+    today = wire.utc_now().astimezone(await _estate_zone(conn, estate)).date()
     query = Query.parse(text)
     merged: dict[tuple[str, int], Hit] = {}
     if query.text:
