@@ -88,10 +88,11 @@ DOCUMENT: dict[str, Any] = {
 def _module_paths() -> dict[str, Any]:
     from central.auth.openapi import PATHS as AUTH_PATHS
 
+    from central.metering.openapi import PATHS as METERING_PATHS
     from central.registry.openapi import PATHS as REGISTRY_PATHS
     from central.transfer.openapi import PATHS as TRANSFER_PATHS
 
-    return {**AUTH_PATHS, **REGISTRY_PATHS, **TRANSFER_PATHS}
+    return {**AUTH_PATHS, **REGISTRY_PATHS, **TRANSFER_PATHS, **METERING_PATHS}
 
 
 DOCUMENT["paths"].update(_module_paths())

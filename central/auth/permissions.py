@@ -36,6 +36,28 @@ TRANSFER = {
     "transfer.export_file": frozenset({A, M}),
 }
 
+METERING = {
+    "metering.points.list": frozenset({A, M, C, T, R}),
+    "metering.points.create": frozenset({A, M}),
+    "metering.points.get": frozenset({A, M, C, T, R}),
+    "metering.points.update": frozenset({A, M}),
+    "metering.meters.list": frozenset({A, M, C, T, R}),
+    "metering.meters.install": frozenset({A, M}),
+    "metering.meters.replace": frozenset({A, M}),
+    "metering.meters.update": frozenset({A, M}),
+    "metering.readings.list": frozenset({A, M, C}),
+    "metering.readings.create": frozenset({A, M, T}),
+    "metering.readings.update": frozenset({A, M}),
+    "metering.readings.import_file": frozenset({A, M}),
+    "metering.consumption.get": frozenset({A, M, C, R}),
+    "metering.estimates.create": frozenset({A, M}),
+    "metering.leaks.check": frozenset({A, M}),
+    "metering.leaks.list": frozenset({A, M}),
+    "metering.leaks.update": frozenset({A, M}),
+}
+"""Cashiers read meters, readings and consumption (billing); technicians find points and meters and enter
+readings by hand; residents read their own units' points, meters and consumption (handlers confine them)."""
+
 
 def _merged(*tables: dict[str, frozenset[Role]]) -> dict[str, frozenset[Role]]:
     merged: dict[str, frozenset[Role]] = {}
@@ -47,7 +69,7 @@ def _merged(*tables: dict[str, frozenset[Role]]) -> dict[str, frozenset[Role]]:
     return merged
 
 
-PERMISSIONS: dict[str, frozenset[Role]] = _merged(SPINE, AUTH, REGISTRY_PERMISSIONS, TRANSFER)
+PERMISSIONS: dict[str, frozenset[Role]] = _merged(SPINE, AUTH, REGISTRY_PERMISSIONS, TRANSFER, METERING)
 
 
 def roles_for(route_name: str) -> frozenset[Role] | None:

@@ -19,10 +19,11 @@ EventConsumer = Callable[[AsyncConnection, list[dict[str, Any]]], Awaitable[int]
 
 
 def default_consumers() -> dict[str, EventConsumer]:
-    """The consumers central runs: attendance taps from card reads at attendance points."""
+    """The consumers central runs: attendance from card reads at attendance points, meter readings."""
+    from central.metering.events import record_meter_readings
     from central.registry.attendance import record_attendance_taps
 
-    return {"attendance": record_attendance_taps}
+    return {"attendance": record_attendance_taps, "metering": record_meter_readings}
 
 
 async def run_consumers(conn: AsyncConnection, consumers: dict[str, EventConsumer], rows: list[dict[str, Any]],

@@ -11,8 +11,8 @@ inside a window makes that night not match (rare, and a missed night only delays
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
 from central.metering.consumption import MeteringError, Quality, Reading, as_decimal, check_order, days_between
@@ -39,22 +39,32 @@ def detect_leak(readings: Sequence[Reading], *, min_flow_per_hour: Decimal, nigh
         raise MeteringError(f"nights must be a whole number of at least 1, got {nights!r}")
     if night_start == night_end or max_gap <= timedelta(0):
         raise MeteringError("the night window needs distinct start and end times, and max_gap must be positive")
-    check_order(readings)
-    usable = [r for r in readings if Quality.INVALID not in r.quality]
+    # Order and spans are taken in UTC: within one zone Python subtracts wall clocks, so a DST change would
+    # make 30 minutes look like 90 (spring) or put readings out of order (autumn).
+    instants = [replace(r, at=_instant(r.at)) for r in readings]
+    check_order(instants)
+    usable = [r for r in instants if Quality.INVALID not in r.quality]
     if not usable:
         return LeakCheck((), (), False)
+    zone = next(r.at.tzinfo for r in reversed(readings) if Quality.INVALID not in r.quality)
     last = usable[-1].at
 
     def window(night: date) -> tuple[datetime, datetime]:
         ends_on = night if night_start < night_end else night + timedelta(days=1)
-        return (datetime.combine(night, night_start, last.tzinfo), datetime.combine(ends_on, night_end, last.tzinfo))
+        return (_instant(datetime.combine(night, night_start, zone)),
+                _instant(datetime.combine(ends_on, night_end, zone)))
 
-    latest = last.date()
+    latest = last.astimezone(zone).date() if zone is not None else last.date()
     while window(latest)[1] > last:
         latest -= timedelta(days=1)
     checked = tuple(latest - timedelta(days=back) for back in range(nights - 1, -1, -1))
     matched = tuple(night for night in checked if _continuous(usable, *window(night), min_flow, max_gap))
     return LeakCheck(checked, matched, len(matched) == nights)
+
+
+def _instant(at: datetime) -> datetime:
+    """An aware time in UTC; a naive one as it is (its nights are its own wall clock)."""
+    return at if at.tzinfo is None else at.astimezone(timezone.utc)
 
 
 def _continuous(usable: Sequence[Reading], begin: datetime, end: datetime, min_flow: Decimal,

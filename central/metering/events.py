@@ -1,0 +1,143 @@
+"""Readings from stored `meter.reading` events, for ingest to call: idempotent, and counting what it cannot use.
+
+The event's `data`: `value` (the register as a string, e.g. "01234.56"), `unit` ("m3", "m³", "L", "kWh",
+"Wh", "MWh"), optionally `meter` (the meter's id on a bus the device reads many meters through),
+`meter_time` (the meter's clock, ISO 8601 with offset) and `quality` ("ok", "estimated", "invalid", or a list).
+The meter is the one bound to (gateway, data.meter) or else (gateway, event device) at the reading's time; the
+time is meter_time, else the event's device_time, else the gateway's received_at.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from central.metering.common import ESTIMATED, INVALID, MAX_DIGITS, OUT_OF_RANGE, utc
+from central.metering.history import meter_for_device
+from central.metering.models import MeterReading
+from central.metering.points import point_row
+from central.metering.readings import add_reading
+
+KIND = "meter.reading"
+Outcome = Literal["stored", "duplicate", "conflict", "unbound", "invalid", "ignored"]
+"""stored; duplicate: this event was stored before; conflict: the meter already has a reading at that time;
+unbound: no meter is bound to the device then; invalid: the data cannot be read; ignored: another kind."""
+
+UNITS: dict[str, dict[str, Decimal]] = {
+    "water": {"m3": Decimal(1), "m³": Decimal(1), "l": Decimal("0.001")},
+    "gas": {"m3": Decimal(1), "m³": Decimal(1)},
+    "electricity": {"kwh": Decimal(1), "wh": Decimal("0.001"), "mwh": Decimal(1000)},
+}
+"""Units a meter kind's readings may arrive in, and the factor to the kind's stored unit (m³ or kWh)."""
+_GOOD = frozenset({"", "ok", "good", "valid", "normal"})
+_BAD = frozenset({"invalid", "bad", "error", "fault", "failed"})
+
+
+class _Unusable(ValueError):
+    pass
+
+
+def _time(value: Any) -> datetime:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise _Unusable(f"time {value!r}") from None
+        if value.tzinfo is None:
+            raise _Unusable("a meter_time without a UTC offset")
+    if not isinstance(value, datetime):
+        raise _Unusable(f"time {value!r}")
+    return utc(value)
+
+
+def _when(event: Mapping[str, Any], data: Mapping[str, Any]) -> datetime:
+    for value in (data.get("meter_time"), event.get("device_time"), event.get("received_at")):
+        if value is not None:
+            return _time(value)
+    raise _Unusable("no time")
+
+
+def _value(data: Mapping[str, Any], kind: str) -> Decimal:
+    raw, unit = data.get("value"), data.get("unit")
+    if isinstance(raw, bool) or not isinstance(raw, (str, int)):
+        raise _Unusable(f"value {raw!r} is not a string")  # a float may already have lost digits
+    factor = UNITS[kind].get(unit.strip().lower()) if isinstance(unit, str) else None
+    if factor is None:
+        raise _Unusable(f"unit {unit!r} is not one for {kind}")
+    try:
+        value = Decimal(raw.strip() if isinstance(raw, str) else raw) * factor
+    except InvalidOperation:
+        raise _Unusable(f"value {raw!r}") from None
+    exact = value.quantize(Decimal("0.001")) if value.is_finite() else None
+    if exact is None or exact != value or value < 0 or len(exact.as_tuple().digits) > MAX_DIGITS:
+        raise _Unusable(f"value {raw!r} {unit} is not a register value to 0.001")
+    return exact
+
+
+def _quality(data: Mapping[str, Any]) -> tuple[list[str], str]:
+    raw = data.get("quality")
+    words = [raw] if isinstance(raw, str) else raw if isinstance(raw, list) else [] if raw is None else [raw]
+    flags: list[str] = []
+    odd = []
+    for word in words:
+        text = str(word).strip().lower()
+        if text in _GOOD:
+            continue
+        flag = ESTIMATED if text == "estimated" else INVALID
+        if text not in _BAD and text != "estimated":
+            odd.append(str(word)[:40])
+        if flag not in flags:
+            flags.append(flag)
+    return flags, f"meter quality {', '.join(odd)}" if odd else ""
+
+
+async def readings_from_event(conn: AsyncConnection, event: Any) -> Outcome:
+    """Store the reading a stored `meter.reading` event carries, if its device is bound to a meter then."""
+    event = getattr(event, "_mapping", event)
+    if event["kind"] != KIND:
+        return "ignored"
+    data = event.get("data") or {}
+    if not isinstance(data, Mapping):
+        return "invalid"
+    estate, gateway, seq = event["estate"], event["gateway"], event["seq"]
+    try:
+        at = _when(event, data)
+    except _Unusable:
+        return "invalid"
+    devices = [d for d in (data.get("meter"), event["device"]) if isinstance(d, str) and d]
+    meter = await meter_for_device(conn, estate, gateway, devices, at)
+    if meter is None:
+        return "unbound"
+    if await conn.scalar(select(MeterReading.id).where(
+            MeterReading.estate == estate, MeterReading.event_gateway == gateway, MeterReading.event_seq == seq)):
+        return "duplicate"
+    point = await point_row(conn, meter.meter_point_id)
+    try:
+        value = _value(data, point.kind)
+    except _Unusable:
+        return "invalid"
+    flags, note = _quality(data)
+    if value > point.register_limit:
+        flags.append(OUT_OF_RANGE)  # kept as evidence; consumption holds any period it bounds
+    stored = await add_reading(conn, point, meter, at, value, source="gateway", flags=flags, note=note,
+                               event=(gateway, seq))
+    return "stored" if stored is not None else "conflict"
+
+
+async def readings_from_events(conn: AsyncConnection, events: Iterable[Any]) -> Counter[str]:
+    """readings_from_event for each event; the outcomes counted (ingest logs or exports them)."""
+    counts: Counter[str] = Counter()
+    for event in events:
+        counts[await readings_from_event(conn, event)] += 1
+    return counts
+
+
+async def record_meter_readings(conn: AsyncConnection, rows: list[dict[str, Any]]) -> int:
+    """Ingest's consumer: the readings of one commit group's `meter.reading` events; returns how many were new."""
+    counts = await readings_from_events(conn, [row for row in rows if row["kind"] == KIND])
+    return counts["stored"]
