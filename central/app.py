@@ -11,13 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from central.api import routes as api_routes
 from central.api.errors import error_middleware
+from central.console import routes as console
 from central.auth.middleware import auth_middleware
 from central.auth.permissions import PERMISSIONS, PUBLIC
 from central.broker import EmbeddedBroker
 from central.config import CentralConfig
 from central.db import create_engine, migrate
 from central.ingest.service import Ingest
-from central.keys import CONFIG, ENGINE, INGEST
+from central.keys import CONFIG, ENGINE, INGEST, LIVE
+from central.live import LiveFeed
 
 log = logging.getLogger("central")
 
@@ -43,6 +45,7 @@ async def _embedded_broker(app: web.Application) -> AsyncIterator[None]:
 
 async def _ingest(app: web.Application) -> AsyncIterator[None]:
     ingest = Ingest(app[CONFIG], app[ENGINE])
+    ingest.live = app[LIVE]
     app[INGEST] = ingest
     task = asyncio.create_task(ingest.run(), name="ingest")
     yield
@@ -51,15 +54,22 @@ async def _ingest(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
+async def _close_live_streams(app: web.Application) -> None:
+    app[LIVE].close()  # open consoles would otherwise hold shutdown until its timeout
+
+
 def create_app(config: CentralConfig) -> web.Application:
     """Build central: database, (embedded) broker, ingest, and the REST API under /api/v1."""
     app = web.Application(middlewares=[error_middleware], client_max_size=1024 * 1024)
     app[CONFIG] = config
+    app[LIVE] = LiveFeed()
     app.cleanup_ctx.extend([_database, _embedded_broker, _ingest])
+    app.on_shutdown.append(_close_live_streams)
     api = web.Application(middlewares=[error_middleware, auth_middleware])
     api.add_routes(api_routes)
     check_every_route_is_governed(api)
     app.add_subapp("/api/v1", api)
+    console.add_routes(app)
     return app
 
 

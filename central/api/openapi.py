@@ -41,6 +41,13 @@ DOCUMENT: dict[str, Any] = {
                 _query("order", "Storage order", {"type": "string", "enum": ["asc", "desc"], "default": "asc"}),
                 *_PAGE],
             "responses": {"200": _ok("EventPage", "A page of events"), "400": _ERROR}}},
+        "/estates/{estate}/live": {"get": {
+            "summary": "Server-sent events: taps, decisions and door events (`event`), alarms (`alarm`), and `lost` "
+                       "when the reader fell behind", "operationId": "liveStream",
+            "parameters": [{"name": "estate", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "text/event-stream; each data line is an event as GET /events "
+                                                 "shows it", "content": {"text/event-stream": {
+                                                     "schema": {"type": "string"}}}}}}},
         "/gateways": {"get": {
             "summary": "Gateways with their last state and acked sequence", "operationId": "listGateways",
             "parameters": [_query("estate", "Estate id")],

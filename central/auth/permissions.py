@@ -18,6 +18,7 @@ SPINE = {
     "events.list": frozenset({A, M, G}),
     "gateways.list": frozenset({A, M, G}),
     "dead_letters.list": frozenset({A}),
+    "live.stream": frozenset({A, M, G}),
 }
 
 AUTH = {

@@ -19,6 +19,7 @@ from central.config import CentralConfig
 from central.ingest.consumers import EventConsumer, default_consumers, run_consumers
 from central.ingest.parse import Parsed, Rejected, event_row, parse_uplink
 from central.ingest.watermark import Watermark
+from central.live import LiveFeed
 from central.models import DeadLetter, Event, GatewayRecord
 from estatelink import mqtt, wire
 
@@ -35,6 +36,8 @@ class Ingest:
         self.config = config
         self.engine = engine
         self.consumers = default_consumers() if consumers is None else consumers
+        self.live: LiveFeed | None = None
+        """Where committed events go for the consoles watching (set by the app)."""
         self.connected = asyncio.Event()
         self.counters: Counter[str] = Counter()
         self._watermarks: dict[GatewayKey, Watermark] = {}
@@ -151,6 +154,7 @@ class Ingest:
         async with self.engine.begin() as conn:
             for key in settled:
                 await self._load_watermark(conn, key)
+            fresh = [r for r in rows if r["seq"] > self._watermarks[(r["estate"], r["gateway"])].acked]
             if rows:
                 await conn.execute(self._insert_events, rows)
                 await run_consumers(conn, self.consumers, rows, self.counters)
@@ -163,6 +167,8 @@ class Ingest:
                 await self._save_gateway(conn, topic.estate, topic.gateway, status=state.status,
                                          state=state.model_dump(mode="json"), state_at=now)
         self.counters["events_received"] += len(rows)
+        if self.live is not None:
+            self.live.publish(fresh)
         self.counters["dead_lettered"] += len(rejected)
         for topic_text, r in rejected:
             log.warning("dead-lettered a message on %s: %s", topic_text, r.reason)
