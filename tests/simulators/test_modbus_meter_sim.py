@@ -299,7 +299,7 @@ def test_module_entry_point_listens_until_interrupted() -> None:
         client.close()
         assert decode_block(plan_reads(DEMO_UNITS[1].registers)[0], response.registers) == dict(DEMO_UNITS[1].start)
         process.send_signal(signal.SIGINT)
-        assert process.wait(TIMEOUT) == 0
+        assert process.wait(30) == 0  # a loaded machine can take a while to tear the server down
     finally:
         if process.returncode is None:
             process.kill()
