@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import functools
 import os
+import signal
 import sys
 import tty
 from collections.abc import Callable, Iterable, Mapping
@@ -389,8 +390,12 @@ async def run(args: argparse.Namespace) -> None:
             if args.link is not None:
                 point_link(args.link, path)
             print(f"modbus rtu {path}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
         try:
-            await asyncio.get_running_loop().create_future()
+            await stop.wait()
         finally:
             if args.rtu and args.link is not None:
                 remove_link(args.link, path)
