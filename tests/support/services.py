@@ -1,6 +1,8 @@
 """Real services for tests: Mosquitto on a free port, a fresh PostgreSQL database, central and gateway processes."""
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import os
 import signal
 import socket
@@ -121,6 +123,29 @@ class Process:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
+def first_admin_token(database_url: str) -> str:
+    """Create the admin account straight through the auth service (the CLI's own path is tested on its own,
+    and a subprocess per test cost seconds); returns its API token."""
+    async def create() -> str:
+        from central.auth import service
+        from central.auth.principal import SYSTEM
+        from central.auth.roles import Role
+        from central.db import create_engine
+
+        engine = create_engine(database_url)
+        try:
+            async with engine.begin() as conn:
+                user_id = await service.create_user(conn, SYSTEM, service.NewUser(
+                    "admin", "correct-horse-9", Role.ADMIN, frozenset()))
+                principal = await service.resolve_session_free_principal(conn, user_id)
+                return await service.create_token(conn, principal, "tests")
+        finally:
+            await engine.dispose()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # a test's own event loop may be running
+        return pool.submit(asyncio.run, create()).result(60)
+
+
 class Central(Process):
     def __init__(self, workdir: Path, database_url: str, broker_url: str, protocol: str = "5") -> None:
         self.port = free_port()
@@ -167,7 +192,7 @@ class Central(Process):
                 status, _ = self.api("/health", token=None)
                 if status == 200:
                     if self.token is None:
-                        self.token = self.create_user("admin", "admin")
+                        self.token = first_admin_token(self.database_url)
                     return
             except OSError:
                 pass
