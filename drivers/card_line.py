@@ -87,8 +87,11 @@ class CardLineAdapter:
                         cards.append(self._card(item))
                     else:
                         self._rejected(item)
-                # Frames that arrived together are captured together: one outbox commit, order kept.
-                await asyncio.gather(*cards)
+                if len(cards) == 1:
+                    await cards[0]  # the usual single tap: no task, no loop turn before a door decides it
+                elif cards:
+                    # Frames that arrived together are captured together: one outbox commit, order kept.
+                    await asyncio.gather(*cards)
         finally:
             await self._close(writer)
 

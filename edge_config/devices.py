@@ -66,7 +66,7 @@ class AsciiReaderDevice(SerialLineDevice):
     """A card reader that prints each card number as a line of ASCII."""
 
     driver: Literal["ascii_reader"]
-    format: Literal["em4100", "decimal_line"] = "em4100"
+    format: Literal["em4100", "decimal_line", "text_line"] = "em4100"
     min_digits: int = Field(4, ge=1, le=32)
     max_digits: int = Field(20, ge=1, le=32)
 
@@ -99,8 +99,14 @@ class WiegandReaderDevice(SerialLineDevice):
         return value
 
 
+# The meter bus model builds on DeviceBase and the port rules above, so it is imported only here.
+from edge_config.meter_bus import MeterBusDevice  # noqa: E402
+from edge_config.osdp_bus import OsdpBusDevice  # noqa: E402  (the same reason)
+from edge_config.modbus_io import ModbusIoDevice  # noqa: E402  (the same reason)
+
 # A new driver is one more model class in this union; pydantic picks it by its `driver` literal.
-DeviceConfig = Annotated[Union[AsciiReaderDevice, WiegandReaderDevice], Field(discriminator="driver")]  # noqa: UP007
+DeviceConfig = Annotated[Union[AsciiReaderDevice, WiegandReaderDevice, MeterBusDevice, OsdpBusDevice,  # noqa: UP007
+                               ModbusIoDevice], Field(discriminator="driver")]
 
 
 def duplicate_ids(ids: Sequence[object]) -> list[tuple[int, int]]:

@@ -180,6 +180,10 @@ def _walk(loc: tuple[str | int, ...]) -> _Spot:
         if item in tags:  # the driver name pydantic puts in the location of a union member
             tp = tags[item]
             continue
+        if get_origin(_unwrap(tp)) is dict:  # a table of named tables, like [meter_models.<name>]
+            tp, field = get_args(_unwrap(tp))[1], None
+            path += f".{item if _BARE_KEY.fullmatch(item) else json.dumps(item)}"
+            continue
         owner = _model(tp)
         field = owner.model_fields.get(item) if owner else None
         tp = field.annotation if field else None

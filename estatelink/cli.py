@@ -52,6 +52,10 @@ def _gateway(args: argparse.Namespace) -> int:
 
 
 def _sim(args: argparse.Namespace) -> int:
+    if args.simulator == "modbus-meter" and args.tcp is None and not args.rtu:
+        print("estatelink sim modbus-meter: give --tcp PORT, --rtu, or both", file=sys.stderr)
+        return 2
+
     async def until_stopped() -> None:
         task = asyncio.current_task()
         loop = asyncio.get_running_loop()
@@ -107,6 +111,12 @@ def _add_central_commands(commands: argparse._SubParsersAction) -> None:
     dump.add_argument("--sheet", choices=sheets, help="one sheet (required for CSV; default: all, XLSX)")
     dump.add_argument("--lang", choices=["en", "zh"], default="en", help="header language (default en)")
     dump.set_defaults(admin_command="export_records")
+    bills = commands.add_parser("bill-run", help="preview or post an estate's bill run for a month")
+    bills.add_argument("--estate", required=True)
+    bills.add_argument("--period", required=True, help="the month, YYYY-MM (estate time)")
+    bills.add_argument("--preview", action="store_true", help="price and report only; post nothing")
+    bills.add_argument("--quiet", action="store_true", help="no progress bar")
+    bills.set_defaults(admin_command="bill_run")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -131,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = commands.add_parser("sim", help="run a device simulator")
     sims = sim.add_subparsers(dest="simulator", required=True)
-    from simulators import card_reader, wiegand_reader
+    from simulators import card_reader, meter_bus_sim, modbus_meter, wiegand_reader
 
     reader = sims.add_parser("card-reader", help="ASCII serial card reader on a pseudo-terminal")
     card_reader.add_arguments(reader)
@@ -139,6 +149,17 @@ def build_parser() -> argparse.ArgumentParser:
     wiegand = sims.add_parser("wiegand-reader", help="Wiegand 26/34 reader behind a Wiegand-to-serial converter")
     wiegand_reader.add_arguments(wiegand)
     wiegand.set_defaults(func=_sim, sim_run=wiegand_reader.run)
+    meters = sims.add_parser("meter-bus", help="DL/T 645 or CJ/T 188 meters sharing one RS-485 line on a pty")
+    meter_bus_sim.add_arguments(meters)
+    meters.set_defaults(func=_sim, sim_run=meter_bus_sim.run)
+    modbus = sims.add_parser("modbus-meter", help="Modbus meters over TCP and/or RTU on a pseudo-terminal")
+    modbus_meter.add_arguments(modbus)
+    modbus.set_defaults(func=_sim, sim_run=modbus_meter.run)
+    from simulators import modbus_io
+
+    io_module = sims.add_parser("modbus-io", help="Modbus TCP I/O module: lock relays on coils, door contacts on inputs")
+    modbus_io.add_arguments(io_module)
+    io_module.set_defaults(func=_sim, sim_run=modbus_io.run)
 
     demo = commands.add_parser("demo", help="run the demo estate: central, broker, gateway, simulators")
     demo.add_argument("--port", type=int, default=8080, help="central HTTP port (default 8080)")

@@ -12,6 +12,10 @@ Handler = Callable[[wire.Command], Awaitable[str]]
 REMEMBERED_IDS = 1000
 
 
+class Refused(Exception):
+    """Raised by a handler that understood the command and declines it: the reply is `refused` with this detail."""
+
+
 class CommandRouter:
     """Routes `down/{name}` messages to registered handlers."""
 
@@ -54,6 +58,9 @@ class CommandRouter:
             return reply("unknown", f"this gateway has no command {name!r}")
         try:
             return reply("ok", await handler(command))
+        except Refused as exc:
+            log.info("refused command %s from %s: %s", name, command.issuer, exc)
+            return reply("refused", str(exc))
         except Exception as exc:  # a failing command is reported back, it never stops the gateway
             log.warning("command %s failed: %s", name, exc)
             return reply("failed", str(exc))

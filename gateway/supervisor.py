@@ -26,6 +26,8 @@ class Supervised:
     device: DeviceConfig
     stats: DriverStats
     restarts: int = 0
+    driver: Driver | None = None
+    """The running adapter, for those who call into it (the access runtime pulsing a lock)."""
 
 
 class Supervisor:
@@ -52,13 +54,16 @@ class Supervisor:
         while True:
             entry.stats.state = "starting"
             try:
-                await factory(entry.device, self._emitter(entry.device.id), entry.stats).run()
+                entry.driver = factory(entry.device, self._emitter(entry.device.id), entry.stats)
+                await entry.driver.run()
                 reason = "driver returned"
             except DriverError as exc:
                 reason = str(exc)
             except Exception as exc:  # a driver bug must not take the gateway or its neighbours down
                 log.exception("driver %s crashed", entry.device.id)
                 reason = f"crashed: {exc!r}"
+            finally:
+                entry.driver = None
             if entry.stats.state == "online":
                 delay = self._backoff[0]  # it had worked: a fresh failure starts the backoff again
             entry.stats.state = "offline"
@@ -67,6 +72,11 @@ class Supervisor:
             log.warning("device %s offline (%s); restarting in %.1fs", entry.device.id, reason, delay)
             await asyncio.sleep(delay * random.uniform(0.8, 1.0))
             delay = min(delay * 2, self._backoff[1])
+
+    def driver(self, device_id: str) -> Driver | None:
+        """The adapter running for a device right now, or None (not started, disabled, or restarting)."""
+        entry = self.devices.get(device_id)
+        return entry.driver if entry is not None else None
 
     def states(self) -> dict[str, dict[str, Any]]:
         return {device_id: {**entry.stats.as_dict(), "restarts": entry.restarts}

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-from drivers.ascii_reader.codec import DECIMAL_LINE, EM4100, FORMATS, STX, encode_card, reader_format
+from drivers.ascii_reader.codec import DECIMAL_LINE, EM4100, FORMATS, STX, TEXT_LINE, encode_card, reader_format
 from simulators.cli_support import bounded, point_link, remove_link
 
 
@@ -80,6 +80,7 @@ class PtyCardReader:
 _DEMO_CARDS: dict[str, Callable[[int], str]] = {
     EM4100: lambda i: f"1A{(0x00C3D5E7 + i * 7919) % 2**32:08X}",
     DECIMAL_LINE: lambda i: str(40_100_000 + i * 1237),
+    TEXT_LINE: lambda i: f"DEMO-SCAN-{i:04d}",
 }
 
 
@@ -114,9 +115,15 @@ def _too_short(card: str, rng: random.Random) -> bytes:
     return card[:2].encode("ascii") + b"\r\n"
 
 
+def _not_text(card: str, rng: random.Random) -> bytes:
+    at = rng.randrange(len(card))
+    return (card[:at] + "\x07" + card[at:]).encode("ascii") + b"\r\n"
+
+
 _GARBLERS: dict[str, tuple[Callable[[str, random.Random], bytes], ...]] = {
     EM4100: (_bad_checksum, _truncated(EM4100), _noise),
     DECIMAL_LINE: (_not_digits, _too_short),
+    TEXT_LINE: (_not_text,),
 }
 
 

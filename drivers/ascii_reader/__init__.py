@@ -4,6 +4,8 @@ from drivers.ascii_reader.codec import (
     DECIMAL_LINE,
     EM4100,
     FORMATS,
+    MAX_TEXT_LINE,
+    TEXT_LINE,
     AsciiReaderDecoder,
     CardFrame,
     Decoded,
@@ -13,6 +15,7 @@ from drivers.ascii_reader.codec import (
     encode_card,
     encode_decimal_line,
     encode_em4100,
+    encode_text_line,
     reader_format,
 )
 
@@ -20,6 +23,8 @@ __all__ = [
     "DECIMAL_LINE",
     "EM4100",
     "FORMATS",
+    "MAX_TEXT_LINE",
+    "TEXT_LINE",
     "AsciiReaderAdapter",
     "AsciiReaderDecoder",
     "CardFrame",
@@ -30,6 +35,7 @@ __all__ = [
     "encode_card",
     "encode_decimal_line",
     "encode_em4100",
+    "encode_text_line",
     "mask_card",
     "reader_format",
 ]

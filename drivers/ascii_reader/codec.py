@@ -11,6 +11,9 @@ the chunks were cut, so feeding byte by byte gives the same result as feeding ev
   are noise, reported as one Rejected per run, the run ending at the next STX or after MAX_NOISE bytes.
 * decimal_line: ASCII digits ended by CR, LF or CRLF; empty lines (the LF of a CRLF) are skipped.
   A line that outgrows max_digits is rejected at once and the rest of it, up to its terminator, dropped.
+* text_line: a QR or barcode scanner in serial mode: a line of printable ASCII (space to '~') ended by
+  CR, LF or CRLF, at most MAX_TEXT_LINE characters, framed like decimal_line. The whole line is the frame's
+  `card` (a visitor pass's text, for the access runtime to verify); min/max_digits do not apply.
 
 Nothing here reads or writes a port: bytes in, CardFrame / Rejected out, and card ids back to bytes.
 """
@@ -25,15 +28,19 @@ from drivers.base import LocalProtocolError
 
 EM4100 = "em4100"
 DECIMAL_LINE = "decimal_line"
+TEXT_LINE = "text_line"
 
 STX, ETX, CR, LF = 0x02, 0x03, 0x0D, 0x0A
 MAX_NOISE = 256
 """Longest noise run reported as one Rejected; also what bounds the buffer while no frame has started."""
+MAX_TEXT_LINE = 2048
+"""Longest text_line accepted: a visitor pass is about 150 characters, no legitimate scan comes near this."""
 
 _EM4100_PAYLOAD = 12  # 10 data hex digits + 2 checksum hex digits
 _HEX = frozenset(b"0123456789ABCDEFabcdef")
 
-RejectReason: TypeAlias = Literal["bad_checksum", "bad_hex", "truncated", "noise", "bad_length", "not_digits"]
+RejectReason: TypeAlias = Literal["bad_checksum", "bad_hex", "truncated", "noise", "bad_length", "not_digits",
+                                  "not_text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +167,18 @@ class _DecimalLineFramer:
         return CardFrame(line.decode("ascii"), DECIMAL_LINE, line)
 
 
+class _TextLineFramer(_DecimalLineFramer):
+    def __init__(self, _min_digits: int = 1, _max_digits: int = MAX_TEXT_LINE) -> None:
+        super().__init__(1, MAX_TEXT_LINE)
+
+    def _decode(self, line: bytes) -> Decoded:
+        if len(line) > MAX_TEXT_LINE:
+            return Rejected("bad_length", line)
+        if not all(0x20 <= byte <= 0x7E for byte in line):
+            return Rejected("not_text", line)
+        return CardFrame(line.decode("ascii"), TEXT_LINE, line)
+
+
 def encode_em4100(card_hex: str) -> bytes:
     """Encode a 10-hex-digit card id as an RDM6300/EM4100 frame (upper-case, with its XOR checksum)."""
     body = card_hex.encode("ascii", "replace").upper()
@@ -176,6 +195,13 @@ def encode_decimal_line(digits: str) -> bytes:
     return digits.encode("ascii") + b"\r\n"
 
 
+def encode_text_line(text: str) -> bytes:
+    """Encode a scanned text (printable ASCII, at most MAX_TEXT_LINE characters) as a CRLF-terminated line."""
+    if not 0 < len(text) <= MAX_TEXT_LINE or not all(" " <= char <= "~" for char in text):
+        raise LocalProtocolError(f"a text_line is 1 to {MAX_TEXT_LINE} printable ASCII characters")
+    return text.encode("ascii") + b"\r\n"
+
+
 @dataclass(frozen=True, slots=True)
 class ReaderFormat:
     """How one reader output format is framed (given min/max digits) and encoded."""
@@ -188,6 +214,7 @@ class ReaderFormat:
 FORMATS: Mapping[str, ReaderFormat] = MappingProxyType({
     EM4100: ReaderFormat(EM4100, lambda _min, _max: _Em4100Framer(), encode_em4100),
     DECIMAL_LINE: ReaderFormat(DECIMAL_LINE, _DecimalLineFramer, encode_decimal_line),
+    TEXT_LINE: ReaderFormat(TEXT_LINE, _TextLineFramer, encode_text_line),
 })
 
 

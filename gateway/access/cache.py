@@ -41,6 +41,10 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
+PendingWrite = tuple[str, tuple[Any, ...]]
+"""An SQL statement and its arguments, from remember() for store()."""
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -188,24 +192,34 @@ class AccessCache:
 
     def record(self, decision: Decision) -> None:
         """Remember a granted tap: its anti-passback passage, or its single-use pass as used."""
+        write = self.remember(decision)
+        if write is not None:
+            self.store(write)
+
+    def remember(self, decision: Decision) -> PendingWrite | None:
+        """record()'s in-memory half, effective for the next decision at once; returns the write for store()."""
         if not decision.granted:
-            return
+            return None
         view = self._view
         if decision.visitor_pass is not None:
             granted = decision.visitor_pass
-            if granted.single_use:
-                view.used_passes[granted.id] = granted.valid_until  # memory first: it is what decides
-                self._write("INSERT OR IGNORE INTO used_passes(id, valid_until) VALUES(?, ?)",
-                            (granted.id, int(granted.valid_until.timestamp())))
-            return
+            if not granted.single_use:
+                return None
+            view.used_passes[granted.id] = granted.valid_until
+            return ("INSERT OR IGNORE INTO used_passes(id, valid_until) VALUES(?, ?)",
+                    (granted.id, int(granted.valid_until.timestamp())))
         door = view.door(decision.door)
         if door is None or door.anti_passback is None or decision.holder is None:
-            return
+            return None
         zone, direction = door.anti_passback.zone, door.anti_passback.direction
         view.passages[(decision.holder, zone)] = Passage(direction, decision.at)
-        self._write("INSERT INTO passback VALUES(?, ?, ?, ?) ON CONFLICT(holder_id, zone) DO UPDATE SET "
-                    "direction=excluded.direction, at=excluded.at",
-                    (decision.holder, zone, direction.value, decision.at.isoformat()))
+        return ("INSERT INTO passback VALUES(?, ?, ?, ?) ON CONFLICT(holder_id, zone) DO UPDATE SET "
+                "direction=excluded.direction, at=excluded.at",
+                (decision.holder, zone, direction.value, decision.at.isoformat()))
+
+    def store(self, write: PendingWrite) -> None:
+        """record()'s on-disk half: persist what remember() returned (the caller's writer thread may run it)."""
+        self._write(*write)
 
     def clear_passback(self, holder_id: str) -> int:
         """Forget a holder's anti-passback passages (a guard's "forgive"); returns how many."""

@@ -178,3 +178,27 @@ def test_any_split_of_valid_frames_decodes_the_same() -> None:
         assert out == [CardFrame(card, fmt, encode_card(fmt, card).rstrip(b"\r\n")) for card in cards]
 
     check()
+
+
+TEXT_ROWS = [
+    ("a pass's text", b"0123ABCD-xyz\r\n", [CardFrame("0123ABCD-xyz", "text_line", b"0123ABCD-xyz")]),
+    ("LF only, spaces kept", b"A B\n", [CardFrame("A B", "text_line", b"A B")]),
+    ("empty lines skipped", b"\r\n\r\nX\r\n", [CardFrame("X", "text_line", b"X")]),
+    ("control byte", b"AB\x07C\r\nOK\r\n", [Rejected("not_text", b"AB\x07C"), CardFrame("OK", "text_line", b"OK")]),
+    ("not ASCII", b"\xe4\xb8\xad\r\n", [Rejected("not_text", b"\xe4\xb8\xad")]),
+]
+
+
+@pytest.mark.parametrize(("data", "expected"), [row[1:] for row in TEXT_ROWS], ids=[row[0] for row in TEXT_ROWS])
+def test_text_line_vectors(data: bytes, expected: list[object]) -> None:
+    assert AsciiReaderDecoder("text_line").feed(data) == expected
+
+
+def test_an_over_long_text_line_is_rejected_and_the_next_line_read() -> None:
+    from drivers.ascii_reader import MAX_TEXT_LINE, encode_text_line
+
+    out = AsciiReaderDecoder("text_line").feed(b"A" * (MAX_TEXT_LINE + 10) + b"\r\n" + encode_text_line("NEXT"))
+    assert [type(item).__name__ for item in out] == ["Rejected", "CardFrame"]
+    assert out[0].reason == "bad_length" and out[1].card == "NEXT"
+    with pytest.raises(LocalProtocolError):
+        encode_text_line("tab\there")

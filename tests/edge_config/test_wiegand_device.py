@@ -9,6 +9,7 @@ from drivers.base import DeviceEvent, DriverStats
 from drivers.wiegand import WiegandReaderAdapter
 from edge_config import ConfigError, WiegandReaderDevice, parse_config
 from gateway.drivers import FACTORIES
+from tests.edge_config.test_loader import DRIVERS
 
 BASE = """
 [estate]
@@ -85,7 +86,7 @@ def test_missing_port_and_unknown_driver(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(BASE.replace("wiegand_reader", "wiegand"), base_dir=tmp_path)
     assert caught.value.problems == [
-        "devices[0].driver: expected one of 'ascii_reader', 'wiegand_reader', got 'wiegand'"]
+        f"devices[0].driver: expected one of {DRIVERS}, got 'wiegand'"]
 
 
 def test_reference_documents_every_key() -> None:
