@@ -156,3 +156,48 @@ async def export_records(config: CentralConfig, args: argparse.Namespace) -> int
         handle.write(data)
     print(f"exported {args.sheet or 'every sheet'} of {args.estate} to {args.file}")
     return 0
+
+
+async def bill_run(config: CentralConfig, args: argparse.Namespace) -> int:
+    """Preview or post an estate's bill run for a period, with a progress bar; exit 1 when something is held."""
+    from tqdm import tqdm
+
+    from central.billing.runs import execute
+    from central.registry.errors import Invalid
+
+    await migrate(config.database.url)
+    engine = create_engine(config.database.url)
+    bars: dict[str, tqdm] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if args.quiet:
+            return
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = tqdm(total=total, desc=stage, unit="step" if stage == "load" else "unit",
+                                     file=sys.stderr, leave=True)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    mode = "preview" if args.preview else "post"
+    try:
+        async with engine.connect() as conn:
+            await require_estate(conn, args.estate)
+        run_id, outcome = await execute(engine, SYSTEM, args.estate, args.period, mode, progress)
+    except (NotFound, Invalid) as exc:
+        print(f"cannot run: {exc.message}", file=sys.stderr)
+        return 2
+    finally:
+        for bar in bars.values():
+            bar.close()
+        await engine.dispose()
+    verb = "would bill" if args.preview else "billed"
+    print(f"run {run_id} ({mode}) of {args.estate} {args.period}: {verb} {outcome.bills} bills, {outcome.lines} lines, "
+          f"{outcome.total} in total; {outcome.already_billed} item(s) billed before; settled from prepayments "
+          f"{outcome.settled}")
+    for held in outcome.held[:50]:
+        print(f"held: {held['unit'] or '(all units)'} {held['fee_item']}: {held['reason']}")
+    if len(outcome.held) > 50:
+        print(f"... and {len(outcome.held) - 50} more held (GET /api/v1/bill-runs/{run_id} lists 1,000)")
+    return 1 if outcome.held else 0

@@ -9,17 +9,20 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from central.access.sync import SYNC, AccessSync
 from central.api import routes as api_routes
 from central.api.errors import error_middleware
 from central.console import routes as console
 from central.auth.middleware import auth_middleware
 from central.auth.permissions import PERMISSIONS, PUBLIC
+from central.billing.runner import billing_context
 from central.broker import EmbeddedBroker
 from central.config import CentralConfig
 from central.db import create_engine, migrate
 from central.ingest.service import Ingest
 from central.keys import CONFIG, ENGINE, INGEST, LIVE
 from central.live import LiveFeed
+from central.notify.sender import notify_sender_ctx
 
 log = logging.getLogger("central")
 
@@ -54,6 +57,19 @@ async def _ingest(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
+async def _access_sync(app: web.Application) -> AsyncIterator[None]:
+    ingest = app[INGEST]
+    sync = AccessSync(app[ENGINE], ingest.publish)
+    ingest.state_listeners.append(sync.on_state)
+    ingest.reply_handlers.append(sync.on_reply)
+    app[SYNC] = sync
+    task = asyncio.create_task(sync.run(), name="access-sync")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 async def _close_live_streams(app: web.Application) -> None:
     app[LIVE].close()  # open consoles would otherwise hold shutdown until its timeout
 
@@ -63,7 +79,9 @@ def create_app(config: CentralConfig) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=1024 * 1024)
     app[CONFIG] = config
     app[LIVE] = LiveFeed()
-    app.cleanup_ctx.extend([_database, _embedded_broker, _ingest])
+    app.cleanup_ctx.extend([_database, _embedded_broker, _ingest, _access_sync])
+    app.cleanup_ctx.append(billing_context)  # the bill-run runner; its schedule only when configured
+    app.cleanup_ctx.append(notify_sender_ctx)  # sends queued notices; off unless notify.smtp is configured
     app.on_shutdown.append(_close_live_streams)
     api = web.Application(middlewares=[error_middleware, auth_middleware])
     api.add_routes(api_routes)

@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from central.notify.config import NotifyConfig
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -78,6 +80,7 @@ class CentralConfig(_Section):
     database: DatabaseConfig = DatabaseConfig()
     broker: BrokerConfig = BrokerConfig()
     ingest: IngestConfig = IngestConfig()
+    notify: NotifyConfig = NotifyConfig()
 
 
 class CentralConfigError(Exception):

@@ -93,13 +93,17 @@ DOCUMENT: dict[str, Any] = {
 
 
 def _module_paths() -> dict[str, Any]:
+    from central.access.openapi import PATHS as ACCESS_PATHS
     from central.auth.openapi import PATHS as AUTH_PATHS
+    from central.billing.openapi import PATHS as BILLING_PATHS
 
     from central.metering.openapi import PATHS as METERING_PATHS
+    from central.notify.openapi import PATHS as NOTIFY_PATHS
     from central.registry.openapi import PATHS as REGISTRY_PATHS
     from central.transfer.openapi import PATHS as TRANSFER_PATHS
 
-    return {**AUTH_PATHS, **REGISTRY_PATHS, **TRANSFER_PATHS, **METERING_PATHS}
+    return {**AUTH_PATHS, **REGISTRY_PATHS, **TRANSFER_PATHS, **METERING_PATHS, **ACCESS_PATHS, **BILLING_PATHS,
+            **NOTIFY_PATHS}
 
 
 DOCUMENT["paths"].update(_module_paths())

@@ -19,11 +19,13 @@ EventConsumer = Callable[[AsyncConnection, list[dict[str, Any]]], Awaitable[int]
 
 
 def default_consumers() -> dict[str, EventConsumer]:
-    """The consumers central runs: attendance from card reads at attendance points, meter readings."""
+    """The consumers central runs: attendance from card reads at attendance points, meter readings, and the
+    access module's access log, alarms and remote-open results."""
+    from central.access.events import CONSUMERS as ACCESS_CONSUMERS
     from central.metering.events import record_meter_readings
     from central.registry.attendance import record_attendance_taps
 
-    return {"attendance": record_attendance_taps, "metering": record_meter_readings}
+    return {"attendance": record_attendance_taps, "metering": record_meter_readings, **ACCESS_CONSUMERS}
 
 
 async def run_consumers(conn: AsyncConnection, consumers: dict[str, EventConsumer], rows: list[dict[str, Any]],

@@ -6,6 +6,7 @@ import logging
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +27,8 @@ from estatelink import mqtt, wire
 log = logging.getLogger("central.ingest")
 REPLAY_COMMAND_TTL = timedelta(seconds=60)
 GatewayKey = tuple[str, str]
+StateListener = Callable[[wire.Topic, wire.GatewayState], None]
+ReplyHandler = Callable[[wire.Topic, bytes], None]
 
 
 class Ingest:
@@ -40,6 +43,11 @@ class Ingest:
         """Where committed events go for the consoles watching (set by the app)."""
         self.connected = asyncio.Event()
         self.counters: Counter[str] = Counter()
+        self.state_listeners: list[StateListener] = []
+        """Called with each gateway state once it is stored; they must not block (enqueue and return)."""
+        self.reply_handlers: list[ReplyHandler] = []
+        """Called with each command reply as it arrives; they must not block (enqueue and return)."""
+        self._client_now: aiomqtt.Client | None = None
         self._watermarks: dict[GatewayKey, Watermark] = {}
         self._queue: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
         dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
@@ -59,6 +67,7 @@ class Ingest:
                 log.warning("broker connection lost: %s; retrying in %.1fs", group.exceptions[0], delay)
             finally:
                 self.connected.clear()
+                self._client_now = None
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
 
@@ -74,6 +83,7 @@ class Ingest:
         group = self.config.broker.shared_group
         for topic in wire.CENTRAL_SUBSCRIPTIONS:
             await client.subscribe(f"$share/{group}/{topic}" if group else topic, qos=1)
+        self._client_now = client
         self.connected.set()
         log.info("ingest subscribed on %s:%d", self.config.broker.host, self.config.broker.port)
         self._queue = asyncio.Queue()
@@ -137,6 +147,7 @@ class Ingest:
                                                           topic.gateway, payload=payload)))
             elif topic.channel == "reply":
                 log.info("reply from %s/%s: %s", topic.estate, topic.gateway, payload[:500].decode(errors="replace"))
+                self._notify(self.reply_handlers, topic, payload)
         return parsed, states, rejected
 
     async def _commit(self, client: aiomqtt.Client, parsed: list[tuple[str, Parsed]],
@@ -167,6 +178,8 @@ class Ingest:
                 await self._save_gateway(conn, topic.estate, topic.gateway, status=state.status,
                                          state=state.model_dump(mode="json"), state_at=now)
         self.counters["events_received"] += len(rows)
+        for topic, state in states:
+            self._notify(self.state_listeners, topic, state)
         if self.live is not None:
             self.live.publish(fresh)
         self.counters["dead_lettered"] += len(rejected)
@@ -179,6 +192,21 @@ class Ingest:
             if mark.settle(seqs, clock) or had_duplicates:
                 await client.publish(wire.ack_topic(*key), wire.dumps(wire.Ack(acked=mark.acked)), qos=1, retain=True)
                 self.counters["acks_sent"] += 1
+
+    def _notify(self, handlers: list[Callable[[wire.Topic, Any], None]], topic: wire.Topic, message: Any) -> None:
+        for handler in handlers:
+            try:
+                handler(topic, message)
+            except Exception:  # another module's bug must not stop ingest
+                self.counters["handler_failures"] += 1
+                log.exception("a %s handler failed", topic.channel)
+
+    async def publish(self, topic: str, payload: bytes, *, qos: int = 1) -> None:
+        """Publish on ingest's broker connection (other modules' commands); MqttError while disconnected."""
+        client = self._client_now
+        if client is None:
+            raise aiomqtt.MqttError("central is not connected to the broker")
+        await client.publish(topic, payload, qos=qos)
 
     async def _load_watermark(self, conn: AsyncConnection, key: GatewayKey) -> None:
         if key in self._watermarks:

@@ -1,0 +1,126 @@
+"""HTTP routes of the ledger: the desk's payments and receipts, refunds, discounts, corrections, late fees, and
+the payment providers' webhook (public: the provider has no account, its signature is its authentication)."""
+from __future__ import annotations
+
+from datetime import date
+
+import orjson
+from aiohttp import web
+from sqlalchemy.exc import IntegrityError
+
+from central.api.body import parse_body
+from central.api.params import parse_time
+from central.billing import cashier, late_fees, providers
+from central.billing.errors import BadNotification, BadSignature, Replayed
+from central.billing.http import estate_of, visible_record, visible_unit
+from central.registry.common import Body
+from central.registry.http import (check_query, confine, endpoint, engine, page, page_params, path_id, principal,
+                                   query_int, reply)
+
+routes = web.RouteTableDef()
+ID = r"{id:\d+}"
+
+
+class AssessBody(Body):
+    as_of: date
+    """The estate day the late fees are for."""
+
+
+@routes.post(f"/units/{ID}/payments", name="billing.payments.create")
+@endpoint
+async def create_payment(request: web.Request) -> web.Response:
+    """Take a payment or prepayment at the desk (cash, card, transfer); answers the receipt."""
+    body = await parse_body(request, cashier.PaymentBody)
+    async with engine(request).begin() as conn:
+        unit = await visible_unit(conn, request, path_id(request))
+        return reply(await cashier.take_payment(conn, principal(request), unit.id, body), 201)
+
+
+@routes.get("/estates/{estate}/payments", name="billing.payments.list")
+@endpoint
+async def list_payments(request: web.Request) -> web.Response:
+    """Payments, prepayments and refunds, filtered by time and unit, a page at a time."""
+    estate = estate_of(request)
+    check_query(request, {"since", "until", "unit", "cursor", "limit"})
+    after, limit = page_params(request)
+    async with engine(request).connect() as conn:
+        items = await cashier.list_payments(
+            conn, estate, since=parse_time("since", request.query.get("since")),
+            until=parse_time("until", request.query.get("until")), unit_id=query_int(request, "unit"),
+            after=after, limit=limit)
+    return reply(page(items, limit))
+
+
+@routes.get(f"/payments/{ID}", name="billing.payments.get")
+@endpoint
+async def get_payment(request: web.Request) -> web.Response:
+    """A payment as its receipt (a resident: only their own units')."""
+    async with engine(request).connect() as conn:
+        return reply(await visible_record(conn, request, await cashier.receipt(conn, path_id(request)), "payment"))
+
+
+@routes.post(f"/units/{ID}/refunds", name="billing.refunds.create")
+@endpoint
+async def create_refund(request: web.Request) -> web.Response:
+    """Pay money back out of the unit's credit."""
+    body = await parse_body(request, cashier.RefundBody)
+    async with engine(request).begin() as conn:
+        unit = await visible_unit(conn, request, path_id(request))
+        return reply(await cashier.refund(conn, principal(request), unit.id, body), 201)
+
+
+@routes.post(f"/units/{ID}/discounts", name="billing.discounts.create")
+@endpoint
+async def create_discount(request: web.Request) -> web.Response:
+    """Take an amount off what the unit owes, with the reason."""
+    body = await parse_body(request, cashier.DiscountBody)
+    async with engine(request).begin() as conn:
+        unit = await visible_unit(conn, request, path_id(request))
+        return reply(await cashier.discount(conn, principal(request), unit.id, body), 201)
+
+
+@routes.post(f"/postings/{ID}/reversal", name="billing.postings.reverse")
+@endpoint
+async def reverse_posting(request: web.Request) -> web.Response:
+    """Correct a wrong posting with its exact negation."""
+    body = await parse_body(request, cashier.ReversalBody)
+    async with engine(request).begin() as conn:
+        confine(principal(request), await cashier.get_posting(conn, path_id(request)), "posting")
+        return reply(await cashier.reverse(conn, principal(request), path_id(request), body), 201)
+
+
+@routes.post("/estates/{estate}/late-fees", name="billing.late_fees.assess")
+@endpoint
+async def assess_late_fees(request: web.Request) -> web.Response:
+    """Post the late fees due on a day for every overdue bill; running it again that day posts nothing."""
+    estate = estate_of(request)
+    body = await parse_body(request, AssessBody)
+    async with engine(request).begin() as conn:
+        return reply(await late_fees.assess(conn, principal(request), estate, body.as_of))
+
+
+def _refused(kind: type[web.HTTPException], error: str, message: str) -> web.HTTPException:
+    return kind(text=orjson.dumps({"error": error, "message": message}).decode(), content_type="application/json")
+
+
+@routes.post("/payments/webhook/{provider}", name="billing.webhook")
+@endpoint
+async def webhook(request: web.Request) -> web.Response:
+    """A payment provider's notification, posted once however often it is notified (public: signed instead)."""
+    provider = providers.provider_named(request.match_info["provider"])
+    body = await request.read()  # the signature covers these exact bytes; the app caps their size
+    for attempt in (1, 2):
+        try:
+            async with engine(request).begin() as conn:
+                return reply(await providers.receive(conn, provider, request.headers, body))
+        except BadSignature as exc:
+            raise _refused(web.HTTPUnauthorized, "bad_signature", exc.message) from None
+        except Replayed as exc:
+            raise _refused(web.HTTPConflict, "replayed", exc.message) from None
+        except BadNotification as exc:
+            raise _refused(web.HTTPUnprocessableEntity, "bad_notification", exc.message) from None
+        except IntegrityError:
+            if attempt == 2:
+                raise
+            # the same payment arrived twice at once: the second finds the first's row on its retry
+    raise AssertionError("unreachable")
