@@ -103,7 +103,7 @@
   }
 
   async function loadAlarms() {
-    const { status, body } = await api(`/estates/${encodeURIComponent(state.estate)}/alarms?state=open`);
+    const { status, body } = await api(`/estates/${encodeURIComponent(state.estate)}/access/alarms?state=open`);
     const list = $("alarms");
     list.replaceChildren();
     const items = status === 200 ? body.items : [];
@@ -112,7 +112,7 @@
       const li = document.createElement("li");
       li.dataset.id = alarm.id;
       const text = document.createElement("span");
-      text.textContent = `${localTime(alarm.raised_at || alarm.at)} ${alarm.door || alarm.device || ""} ` +
+      text.textContent = `${localTime(alarm.at)} ${alarm.door || alarm.device || ""} ` +
                          (words().kinds[alarm.kind] || alarm.kind);
       const comment = document.createElement("input");
       comment.placeholder = words().comment;
@@ -121,7 +121,7 @@
       ack.type = "button";
       ack.textContent = words().acknowledge;
       ack.addEventListener("click", async () => {
-        const result = await api(`/alarms/${alarm.id}/acknowledge`, { method: "POST",
+        const result = await api(`/access/alarms/${alarm.id}/acknowledge`, { method: "POST",
                                                                         body: { comment: comment.value } });
         if (result.status === 200) loadAlarms();
       });
@@ -131,26 +131,40 @@
   }
 
   async function loadDoors() {
-    const { status, body } = await api(`/estates/${encodeURIComponent(state.estate)}/doors`);
+    const { status, body } = await api(`/estates/${encodeURIComponent(state.estate)}/access/doors`);
     const list = $("doors");
     list.replaceChildren();
     for (const door of status === 200 ? body.items : []) {
       const li = document.createElement("li");
       li.dataset.id = door.id;
       const name = document.createElement("span");
-      name.textContent = door.name || door.door;
+      name.textContent = door.name || door.code;
       const open = document.createElement("button");
       open.type = "button";
       open.textContent = words().open;
       open.addEventListener("click", async () => {
         open.disabled = true;
-        const result = await api(`/doors/${door.id}/open`, { method: "POST", body: {} });
-        $("open-result").textContent = `${name.textContent}: ${words()[result.status < 300 ? "opened" : "open_failed"]}`;
+        const result = await api(`/access/doors/${door.id}/open`, { method: "POST", body: {} });
+        const say = (word) => { $("open-result").textContent = `${name.textContent}: ${words()[word]}`; };
+        say(result.status < 300 ? "sent" : "open_failed");
         open.disabled = false;
+        if (result.status < 300) followOpen(result.body.id, say);
       });
       li.append(name, open);
       list.append(li);
     }
+  }
+
+  async function followOpen(id, say) {
+    // The gateway's reply arrives through central; a stale command is refused there, so stop after 35 s.
+    for (let waited = 0; waited < 35000; waited += 500) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const { status, body } = await api(`/access/remote-opens/${id}`);
+      if (status !== 200 || body.status === "sent") continue;
+      say(body.status === "ok" ? "opened" : "open_failed");
+      return;
+    }
+    say("no_reply");
   }
 
   async function start() {
