@@ -20,6 +20,6 @@ async def no_leftovers(caplog: pytest.LogCaptureFixture) -> AsyncIterator[None]:
     yield
     assert asyncio.all_tasks() == {asyncio.current_task()}
     assert set(threading.enumerate()) <= threads
-    assert set(os.listdir("/proc/self/fd")) == fds
+    assert set(os.listdir("/proc/self/fd")) <= fds, "file descriptors left open"  # earlier tests may close theirs late
     for key in (KEY, OTHER_KEY):
         assert key.hex() not in caplog.text.lower()

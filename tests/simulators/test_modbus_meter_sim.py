@@ -57,7 +57,7 @@ async def no_leftovers() -> AsyncIterator[None]:
     yield
     assert asyncio.all_tasks() == {asyncio.current_task()}
     assert threading.active_count() == threads
-    assert set(os.listdir("/proc/self/fd")) == fds
+    assert set(os.listdir("/proc/self/fd")) <= fds, "file descriptors left open"  # earlier tests may close theirs late
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ async def no_leftovers() -> AsyncIterator[None]:
     fds = set(os.listdir("/proc/self/fd"))
     yield
     assert asyncio.all_tasks() == {asyncio.current_task()}
-    assert set(os.listdir("/proc/self/fd")) == fds
+    assert set(os.listdir("/proc/self/fd")) <= fds, "file descriptors left open"  # earlier tests may close theirs late
 
 
 class Harness:
