@@ -62,6 +62,7 @@ async def _access_sync(app: web.Application) -> AsyncIterator[None]:
     sync = AccessSync(app[ENGINE], ingest.publish)
     ingest.state_listeners.append(sync.on_state)
     ingest.reply_handlers.append(sync.on_reply)
+    ingest.event_listeners.append(sync.on_events)
     app[SYNC] = sync
     task = asyncio.create_task(sync.run(), name="access-sync")
     yield

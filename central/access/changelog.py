@@ -11,8 +11,9 @@ so what the gateways hash is byte for byte what central hashed (estatelink.acces
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import orjson
@@ -25,6 +26,8 @@ from estatelink import wire
 from estatelink.access_records import KINDS, Record, canonical_json, checksum_lines
 
 MAX_CREDENTIALS_PER_PART = 2000
+USED_PASS = "used_pass"
+"""The change-log kind of a single-use visitor pass used at one of the estate's gateways."""
 PART_BUDGET_BYTES = wire.MAX_PAYLOAD_BYTES - 64 * 1024
 """Room left for the command envelope around a part's records."""
 _IN_LIMIT = 1000
@@ -71,6 +74,31 @@ async def versions(conn: AsyncConnection, estate: str) -> tuple[int, int]:
     return (row.version, row.floor) if row else (0, 0)
 
 
+def _utc_text(at: datetime) -> str:
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+async def _next_version(conn: AsyncConnection, estate: str) -> int:
+    return (await conn.execute(
+        _insert(conn)(AccessVersion).values(estate=estate, version=1, floor=0)
+        .on_conflict_do_update(index_elements=["estate"], set_={"version": AccessVersion.version + 1})
+        .returning(AccessVersion.version))).scalar_one()
+
+
+async def append_used_passes(conn: AsyncConnection, estate: str, passes: Mapping[int, datetime]) -> Logged:
+    """Log single-use passes used at a gateway under the next version, for the estate's other gateways.
+
+    They travel in deltas as `used_passes` and are not records: the checksum and snapshots leave them out."""
+    if not passes:
+        return Logged((await versions(conn, estate))[0], False)
+    version, now = await _next_version(conn, estate), wire.utc_now()
+    await conn.execute(_insert(conn)(AccessChange), [
+        {"estate": estate, "version": version, "kind": USED_PASS, "key": str(pass_id), "op": "upsert",
+         "record": orjson.dumps({"id": pass_id, "valid_until": _utc_text(until)}).decode(), "at": now}
+        for pass_id, until in sorted(passes.items())])
+    return Logged(version, True)
+
+
 async def append(conn: AsyncConnection, estate: str, changes: Iterable[Change]) -> Logged:
     """Log the changes under the estate's next version (the current one stays if nothing changed)."""
     wanted = {(c.kind, c.key): None if c.record is None else canonical_json(c.record) for c in changes}
@@ -84,10 +112,7 @@ async def append(conn: AsyncConnection, estate: str, changes: Iterable[Change]) 
     if not effective:
         return Logged((await versions(conn, estate))[0], False)
     insert = _insert(conn)
-    version = (await conn.execute(
-        insert(AccessVersion).values(estate=estate, version=1, floor=0)
-        .on_conflict_do_update(index_elements=["estate"], set_={"version": AccessVersion.version + 1})
-        .returning(AccessVersion.version))).scalar_one()
+    version = await _next_version(conn, estate)
     now = wire.utc_now()
     await conn.execute(insert(AccessChange), [
         {"estate": estate, "version": version, "kind": kind, "key": key, "op": "delete" if body is None else "upsert",
@@ -125,12 +150,18 @@ async def delta(conn: AsyncConnection, estate: str, from_version: int,
         latest[(kind, key)] = body
     upserts: dict[str, list[Any]] = {}
     deletes: dict[str, list[str]] = {}
+    used: list[Any] = []
     for (kind, key), body in sorted(latest.items()):
-        if body is None:
+        if kind == USED_PASS:
+            used.append(orjson.Fragment(body))
+        elif body is None:
             deletes.setdefault(kind, []).append(key)
         else:
             upserts.setdefault(kind, []).append(orjson.Fragment(body))
-    return {"from_version": from_version, "to_version": to_version, "upserts": upserts, "deletes": deletes}
+    args = {"from_version": from_version, "to_version": to_version, "upserts": upserts, "deletes": deletes}
+    if used:
+        args["used_passes"] = used
+    return args
 
 
 async def records(conn: AsyncConnection, estate: str) -> tuple[int, dict[str, list[tuple[str, str]]]]:

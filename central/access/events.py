@@ -3,7 +3,8 @@ open events into their command's record. Each runs in ingest's transaction and i
 stored again (a redelivery) finds its row already there.
 
 Event data (docs/wire.md): `access.decision` {door, reader, card, granted, reason, holder_id, holder_name,
-holder_kind, pass_id}; `access.remote_open` {door, command_id, issuer}; `door.forced` {door},
+holder_kind, pass_id}: a single-use pass granted is logged as used for the estate's other gateways
+(changelog.append_used_passes); `access.remote_open` {door, command_id, issuer}; `door.forced` {door},
 `door.held_open` {door, open_s}, `device.tamper` {device}, `device.offline` {device}.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from central.access import changelog
 from central.access.common import utc
 from central.access.models import AccessLogEntry, Alarm, RemoteOpen, VisitorPass
 
@@ -80,12 +82,24 @@ async def record_decisions(conn: AsyncConnection, rows: list[dict[str, Any]]) ->
     if not entries:
         return 0
     await conn.execute(_insert(conn, AccessLogEntry), entries)
+    single_use: dict[str, dict[int, datetime]] = {}
     for entry in entries:
         if entry["granted"] and entry["pass_id"] is not None:
-            await conn.execute(update(VisitorPass).where(
+            first = (await conn.execute(update(VisitorPass).where(
                 VisitorPass.id == entry["pass_id"], VisitorPass.estate == entry["estate"],
-                VisitorPass.used_at.is_(None)).values(used_at=entry["at"], used_door=entry["door"]))
+                VisitorPass.used_at.is_(None)).values(used_at=entry["at"], used_door=entry["door"])
+                .returning(VisitorPass.single_use, VisitorPass.valid_until))).first()
+            if first is not None and first.single_use:
+                single_use.setdefault(entry["estate"], {})[entry["pass_id"]] = first.valid_until
+    for estate, passes in single_use.items():
+        await changelog.append_used_passes(conn, estate, passes)
     return len(entries)
+
+
+def used_pass_estates(rows: list[dict[str, Any]]) -> set[str]:
+    """The estates whose committed rows include a visitor pass granted (a used single-use pass to relay)."""
+    return {row["estate"] for row in rows if row["kind"] == "access.decision" and isinstance(row["data"], Mapping)
+            and row["data"].get("granted") is True and row["data"].get("pass_id") is not None}
 
 
 def _alarm(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from central.access import changelog, remote
+from central.access.events import used_pass_estates
 from central.access.models import Door, GatewayAccessState
 from central.models import GatewayRecord
 from estatelink import wire
@@ -74,13 +75,18 @@ class AccessSync:
         """A gateway replied to a command."""
         self._jobs.put_nowait(("reply", (topic.estate, topic.gateway, payload)))
 
+    def on_events(self, rows: list[dict[str, Any]]) -> None:
+        """Ingest committed events: a single-use pass used at one gateway goes to the estate's others."""
+        for estate in used_pass_estates(rows):
+            self._jobs.put_nowait(("latest", (estate,)))
+
     async def drain(self) -> None:
         """Wait until everything queued so far is handled (for tests and shutdown)."""
         await self._jobs.join()
 
     async def run(self) -> None:
         """Handle jobs one at a time, forever; a failing job is logged and counted, never fatal."""
-        handlers = {"changed": self._changed, "state": self._state, "reply": self._reply}
+        handlers = {"changed": self._changed, "latest": self._latest, "state": self._state, "reply": self._reply}
         while True:
             kind, args = await self._jobs.get()
             try:
@@ -113,6 +119,12 @@ class AccessSync:
             if isinstance(result, Exception):  # its next heartbeat shows it behind, and it catches up then
                 self.counters["publish_failures"] += 1
                 log.warning("could not send version %d of %s to %s: %s", version, estate, gateway, result)
+
+    async def _latest(self, estate: str) -> None:
+        """Publish whatever the estate's log holds beyond what was published (written by ingest, not the API)."""
+        async with self.engine.connect() as conn:
+            version, _ = await changelog.versions(conn, estate)
+        await self._changed(estate, version)
 
     async def _send_delta(self, estate: str, gateway: str, args: dict[str, Any], *, remember: bool = True) -> None:
         _, _, payload = remote.command("access_delta", args, ISSUER, SYNC_TTL)

@@ -29,6 +29,7 @@ REPLAY_COMMAND_TTL = timedelta(seconds=60)
 GatewayKey = tuple[str, str]
 StateListener = Callable[[wire.Topic, wire.GatewayState], None]
 ReplyHandler = Callable[[wire.Topic, bytes], None]
+EventListener = Callable[[list[dict[str, Any]]], None]
 
 
 class Ingest:
@@ -47,6 +48,8 @@ class Ingest:
         """Called with each gateway state once it is stored; they must not block (enqueue and return)."""
         self.reply_handlers: list[ReplyHandler] = []
         """Called with each command reply as it arrives; they must not block (enqueue and return)."""
+        self.event_listeners: list[EventListener] = []
+        """Called with the new (not redelivered) event rows once they are committed; they must not block."""
         self._client_now: aiomqtt.Client | None = None
         self._watermarks: dict[GatewayKey, Watermark] = {}
         self._queue: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
@@ -182,6 +185,12 @@ class Ingest:
             self._notify(self.state_listeners, topic, state)
         if self.live is not None:
             self.live.publish(fresh)
+        if fresh:
+            for listener in self.event_listeners:
+                try:
+                    listener(fresh)
+                except Exception:  # another module's bug must not stop ingest
+                    log.exception("an event listener failed")
         self.counters["dead_lettered"] += len(rejected)
         for topic_text, r in rejected:
             log.warning("dead-lettered a message on %s: %s", topic_text, r.reason)

@@ -4,9 +4,10 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
+import orjson
 from sqlalchemy import select
 
-from central.access import alarms, log, passes, remote
+from central.access import alarms, changelog, log, passes, remote
 from central.access.models import AccessLogEntry, Alarm, VisitorPass
 from central.ingest.consumers import default_consumers, run_consumers
 from central.ingest.parse import event_row
@@ -113,3 +114,27 @@ async def test_a_granted_single_use_pass_is_marked_used(engine, demo):
         used = (await conn.execute(select(VisitorPass).where(VisitorPass.id == issued["id"]))).one()
         assert used.used_door == "gate-in" and used.used_at is not None
         assert (await conn.execute(select(AccessLogEntry.pass_id))).scalar_one() == issued["id"]
+
+
+async def test_a_used_single_use_pass_goes_to_the_other_gateways_in_the_next_delta(engine, demo):
+    async with engine.begin() as conn:
+        once = await passes.issue_pass(conn, GUARD, "demo", passes.PassIssue(visitor_name="Courier",
+                                                                             doors=["gate-in"]))
+        often = await passes.issue_pass(conn, GUARD, "demo", passes.PassIssue(visitor_name="Nurse", doors=["gate-in"],
+                                                                              single_use=False))
+        before, _ = await changelog.versions(conn, "demo")
+    used = [decision(1, f"pass:{once['id']}", True, "granted", pass_id=once["id"]),
+            decision(2, f"pass:{often['id']}", True, "granted", pass_id=often["id"])]
+    await consume(engine, used)
+    await consume(engine, used)  # redelivered: nothing new to relay
+    async with engine.connect() as conn:
+        after, _ = await changelog.versions(conn, "demo")
+        delta = orjson.loads(orjson.dumps(await changelog.delta(conn, "demo", before)))
+        _, checksum = await changelog.state(conn, "demo")
+        _, held_before = await changelog.records(conn, "demo")
+    assert after == before + 1, "one version for the single-use pass, none for the other or the redelivery"
+    [relayed] = delta["used_passes"]
+    assert relayed["id"] == once["id"] and relayed["valid_until"].endswith("Z")
+    assert datetime.fromisoformat(relayed["valid_until"]) == once["valid_until"]
+    assert delta["upserts"] == {} and delta["deletes"] == {}
+    assert checksum == changelog.checksum(held_before), "used passes are not records: the checksum ignores them"

@@ -76,14 +76,15 @@ def visitor_pass(pass_id: int, *, key: Ed25519PrivateKey = PASS_KEY, single_use:
 
 
 def gateway_toml(*, broker_url: str, workdir: Path, reader: str, qr: str, io_port: int, unlock_s: float = 1.0,
-                 held_open_s: float = 30.0, heartbeat_s: float = 1.0) -> str:
-    public = PASS_KEY.public_key().public_bytes_raw().hex()
+                 held_open_s: float = 30.0, heartbeat_s: float = 1.0, gateway: str = GATEWAY, door: str = DOOR,
+                 pass_key: str | None = None) -> str:
+    public = pass_key or PASS_KEY.public_key().public_bytes_raw().hex()
     return f"""
 config_version = "access-test"
 [estate]
 id = "{ESTATE}"
 [gateway]
-id = "{GATEWAY}"
+id = "{gateway}"
 [uplink]
 broker = "{broker_url}"
 ack_timeout_s = 2.0
@@ -118,7 +119,7 @@ retry_s = 0.3
 backoff_max_s = 1.0
 
 [[doors]]
-id = "{DOOR}"
+id = "{door}"
 name = "Block 3 lobby"
 readers = ["lobby-reader"]
 qr_reader = "lobby-qr"
@@ -223,6 +224,10 @@ class DoorRig:
     central: CentralStandIn | None = None
     unlock_s: float = 1.0
     held_open_s: float = 30.0
+    gateway_id: str = GATEWAY
+    door: str = DOOR
+    pass_key: str | None = None
+    """Central's visitor-pass public key (hex or base64); the tests' PASS_KEY by default."""
     reader: PtyCardReader = field(init=False)
     qr: PtyCardReader = field(init=False)
     sim: ModbusIoSim = field(init=False)
@@ -240,7 +245,8 @@ class DoorRig:
         config = self.workdir / "gw.toml"
         config.write_text(gateway_toml(broker_url=self.broker_url, workdir=self.workdir, reader=self.reader.port,
                                        qr=self.qr.port, io_port=self._io.port, unlock_s=self.unlock_s,
-                                       held_open_s=self.held_open_s))
+                                       held_open_s=self.held_open_s, gateway=self.gateway_id, door=self.door,
+                                       pass_key=self.pass_key))
         self.gateway = Process(["gateway", "--config", str(config)], self.workdir / "gateway.log")
 
     def start(self, timeout: float = 40.0) -> None:
