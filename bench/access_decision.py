@@ -7,8 +7,8 @@ credentials, loads it with AccessCache.replace_all into a temporary file, then r
 gateway's start-up) and times `decide()` on the re-opened cache: `--taps` taps per run (9 in 10 known cards,
 8 in 10 of those at a door of their own groups, instants spread over a week), each timed alone with
 perf_counter_ns. Prints p50/p99 per run and the median of the runs, plus load and open times, the index's
-memory, and visitor-pass decisions (Ed25519 verification) for comparison. Prints only: docs/benchmarks.md
-is not touched.
+memory, and visitor-pass decisions (Ed25519 verification) for comparison. Writes its section of
+docs/benchmarks.md.
 """
 from __future__ import annotations
 
@@ -26,8 +26,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from gateway.access import AccessCache, decide, decide_pass
+from bench import _common as c
 from estatelink.access_records import KINDS
+from gateway.access import AccessCache, decide, decide_pass
 from gateway.access.visitor_pass import issue
 
 ESTATE = "bench-estate"
@@ -107,6 +108,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
+    info = c.machine()
     rng = random.Random(args.seed)
     snapshot, opens, doors = build_snapshot(args.cards, rng)
     cards = list(opens)
@@ -162,6 +164,19 @@ def main() -> None:
           f"p99 {statistics.median(p99s):.1f} us ({granted / (args.runs * args.taps):.0%} granted)")
     print(f"visitor-pass decisions (Ed25519 verify, {len(texts)}): p50 {pass_p50:.1f} us, p99 {pass_p99:.1f} us, "
           f"{len(texts[0])} characters per pass")
+    c.write_section("access_decision", f"""
+## Access decision alone: `decide()` on a cache of {args.cards:,} cards
+
+`.venv/bin/python -m bench.access_decision` — {c.utc_date()}, {c.machine_line(info)}
+
+The decision function by itself on the re-opened cache file ({len(doors)} doors, 40 door groups, weekly
+schedules, anti-passback gates), {args.taps:,} taps per run timed one by one (the end-to-end figure is in "Access decision
+latency in a real gateway"). Cache load (replace_all) {load_s:.2f} s, re-open {open_s:.2f} s, in-memory index {index_mib:.0f} MiB.
+
+{c.table(["decision", "p50 µs", "p99 µs"], [
+    [f"card (median of {args.runs} runs)", f"{statistics.median(p50s):.1f}", f"{statistics.median(p99s):.1f}"],
+    ["visitor pass (Ed25519 verify)", f"{pass_p50:.1f}", f"{pass_p99:.1f}"]])}
+""")
 
 
 if __name__ == "__main__":

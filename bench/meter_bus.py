@@ -13,7 +13,7 @@ reads one total-energy register: DL/T 645 DI 00010000 (a 20-byte request with it
 The line's limit for those frames is 1 / ((request + reply bytes) × 11 / 9600 + the 3.5-character gap):
 the simulators answer without a turnaround delay of their own, so none is counted. Achieved is the
 replies counted over `--seconds` after a 1 s warm-up. Prints each run and the medians of `--runs` runs.
-Prints only: docs/benchmarks.md is not touched.
+Writes its section of docs/benchmarks.md.
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ import sys
 from collections.abc import Callable
 from decimal import Decimal
 
+from bench import _common as c
 from drivers.base import DeviceEvent, DriverStats
 from drivers.dlt645 import DI_FORWARD_ACTIVE_TOTAL
 from drivers.meter_bus import Dlt645Reader, LineSpec, MeterBusAdapter, MeterSpec, ModbusReader, char_time, rtu_gap
@@ -131,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per run (default 10)")
     parser.add_argument("--runs", type=int, default=3, help="runs per protocol (default 3)")
     args = parser.parse_args(argv)
+    info = c.machine()
     results = {
         "DL/T 645 total energy": run_protocol(
             "dlt645", ["simulators.meter_bus_sim", "--protocol", "dlt645", "--meters", "4", "--baud", str(BAUD),
@@ -141,9 +143,22 @@ def main(argv: list[str] | None = None) -> int:
             lambda sim: modbus_meters(), MODBUS_FRAMES, args.seconds, args.runs),
     }
     print(f"\nmedians of {args.runs} runs at {BAUD} baud, {args.seconds:g} s each:")
+    rows = []
     for (name, (tps, fraction)), frames in zip(results.items(), (DLT645_FRAMES, MODBUS_FRAMES)):
         print(f"  {name} ({frames[0]}+{frames[1]} bytes): {tps:.2f} transactions/s, {fraction:.1%} of the "
               f"line's {limit_tps(frames):.2f}")
+        rows.append([name, f"{frames[0]} + {frames[1]}", f"{limit_tps(frames):.2f}", f"{tps:.2f}", f"{fraction:.1%}"])
+    c.write_section("meter_bus", f"""
+## Meter bus: transactions per second on one 9600-baud line
+
+`.venv/bin/python -m bench.meter_bus` — {c.utc_date()}, {c.machine_line(info)}
+
+Simulators on ptys pace the line like real 9600-baud meters (each frame holds it for bytes × 11 / 9600 s);
+the gateway's MeterBusAdapter polls them back to back with the minimal 3.5-character gap. The line's limit
+counts the request, the reply and the gap. Median of {args.runs} runs of {args.seconds:g} s. Target ≥ 80 %.
+
+{c.table(["frames", "bytes (request + reply)", "line limit /s", "achieved /s", "of the limit"], rows)}
+""")
     return 0
 
 
