@@ -29,8 +29,9 @@ from estatelink import wire
 
 BILLED_KINDS = frozenset({PostingKind.CHARGE, PostingKind.LATE_FEE, PostingKind.DISCOUNT})
 """The kinds ledger_math.receivable counts; every other kind is received (tests/billing checks the two agree)."""
-DEBT_KINDS = frozenset({PostingKind.CHARGE, PostingKind.LATE_FEE})
-"""What credits settle."""
+DEBT_KINDS = frozenset({PostingKind.CHARGE, PostingKind.LATE_FEE, PostingKind.REFUND})
+"""What credits settle. A refund is money paid out of the credit, so it is settled first (it has no due date);
+if the payment that funded it is reversed later, the refund is owed like a charge."""
 
 
 def side_of(kind: PostingKind) -> str:
