@@ -6,6 +6,8 @@ import asyncio
 import getpass
 import os
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from central.auth import service
 from central.auth.passwords import WeakPassword
@@ -80,10 +82,32 @@ async def restore_database(config: CentralConfig, args: argparse.Namespace) -> i
     return 0
 
 
+class _Progress:
+    """A progress bar on stderr for each stage of a long job, closed when the stage is done; none when quiet."""
+
+    def __init__(self, quiet: bool, unit: Callable[[str], str]) -> None:
+        self.quiet, self.unit = quiet, unit
+        self.bars: dict[str, Any] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self.quiet:
+            return
+        from tqdm import tqdm
+
+        bar = self.bars.get(stage)
+        if bar is None:
+            bar = self.bars[stage] = tqdm(total=total, desc=stage, unit=self.unit(stage), file=sys.stderr, leave=True)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
 async def import_records(config: CentralConfig, args: argparse.Namespace) -> int:
     """Check a file in full, then import it all or nothing; exit 1 and list every problem when there are any."""
-    from tqdm import tqdm
-
     from central.transfer.service import import_file
     from central.transfer.tables import FileProblem
 
@@ -91,17 +115,7 @@ async def import_records(config: CentralConfig, args: argparse.Namespace) -> int
         data = handle.read()
     await migrate(config.database.url)
     engine = create_engine(config.database.url)
-    bars: dict[str, tqdm] = {}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        if args.quiet:
-            return
-        bar = bars.get(stage)
-        if bar is None:
-            bar = bars[stage] = tqdm(total=total, desc=stage, unit="row", file=sys.stderr, leave=True)
-        bar.update(done - bar.n)
-        if done >= total:
-            bar.close()
+    progress = _Progress(args.quiet, lambda stage: "row")
 
     try:
         report = await import_file(engine, SYSTEM, args.estate, data, filename=os.path.basename(args.file),
@@ -114,8 +128,7 @@ async def import_records(config: CentralConfig, args: argparse.Namespace) -> int
               file=sys.stderr)
         return 2
     finally:
-        for bar in bars.values():
-            bar.close()
+        progress.close()
         await engine.dispose()
     for problem in report.problems:
         print(problem)
@@ -160,25 +173,12 @@ async def export_records(config: CentralConfig, args: argparse.Namespace) -> int
 
 async def bill_run(config: CentralConfig, args: argparse.Namespace) -> int:
     """Preview or post an estate's bill run for a period, with a progress bar; exit 1 when something is held."""
-    from tqdm import tqdm
-
     from central.billing.runs import execute
     from central.registry.errors import Invalid
 
     await migrate(config.database.url)
     engine = create_engine(config.database.url)
-    bars: dict[str, tqdm] = {}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        if args.quiet:
-            return
-        bar = bars.get(stage)
-        if bar is None:
-            bar = bars[stage] = tqdm(total=total, desc=stage, unit="step" if stage == "load" else "unit",
-                                     file=sys.stderr, leave=True)
-        bar.update(done - bar.n)
-        if done >= total:
-            bar.close()
+    progress = _Progress(args.quiet, lambda stage: "step" if stage == "load" else "unit")
 
     mode = "preview" if args.preview else "post"
     try:
@@ -189,8 +189,7 @@ async def bill_run(config: CentralConfig, args: argparse.Namespace) -> int:
         print(f"cannot run: {exc.message}", file=sys.stderr)
         return 2
     finally:
-        for bar in bars.values():
-            bar.close()
+        progress.close()
         await engine.dispose()
     verb = "would bill" if args.preview else "billed"
     print(f"run {run_id} ({mode}) of {args.estate} {args.period}: {verb} {outcome.bills} bills, {outcome.lines} lines, "

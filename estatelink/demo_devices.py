@@ -51,6 +51,12 @@ class DemoMeter:
     register_limit: str
     max_per_day: str
 
+    @property
+    def register(self) -> str | None:
+        """The register central bills it from, named in its binding: a Modbus map of our own names it; the
+        DL/T 645 and CJ/T 188 meters report well-known counters (docs/meters.md, "Which register bills")."""
+        return MODBUS_REGISTER_NAMES[self.kind] if self.bus == "modbus-meters" else None
+
     def toml(self) -> str:
         """Its [[devices.meters]] table."""
         if self.bus != "modbus-meters":
@@ -59,11 +65,13 @@ class DemoMeter:
         return f'[[devices.meters]]\nid = "{self.id}"\nunit_id = {self.address}\nregisters = [\n  {register},\n]\n'
 
 
-# The registers of the Modbus meter simulator's units 1 and 2 (simulators/modbus_meter.py, _DEMO).
+# The registers of the Modbus meter simulator's units 1 and 2 (simulators/modbus_meter.py, _DEMO), and their names.
+MODBUS_REGISTER_NAMES = {"electricity": "energy_total", "water": "volume"}
 MODBUS_REGISTERS = {
-    "electricity": '{ name = "energy_total", address = 342, function = "input", type = "float32", order = "ABCD", '
-                   'unit = "kWh" }',
-    "water": '{ name = "volume", address = 0, type = "uint32", order = "CDAB", scale = "0.001", unit = "m3" }',
+    "electricity": f'{{ name = "{MODBUS_REGISTER_NAMES["electricity"]}", address = 342, function = "input", '
+                   'type = "float32", order = "ABCD", unit = "kWh" }',
+    "water": f'{{ name = "{MODBUS_REGISTER_NAMES["water"]}", address = 0, type = "uint32", order = "CDAB", '
+             'scale = "0.001", unit = "m3" }',
 }
 # First readings are the simulators' start values (simulators/meter_bus_sim.py demo_meters, modbus_meter._DEMO).
 METERS = (

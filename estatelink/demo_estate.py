@@ -151,6 +151,7 @@ async def seed_meters(session: aiohttp.ClientSession, base: str) -> int:
         if point.get("meter_id") is None:
             await _call(session, "POST", f"{base}/meter-points/{point['id']}/meters", json={
                 "serial": meter.serial, "first_reading": meter.first_reading, "gateway": "gate-1",
-                "device": meter.id, "installed_at": datetime.now(timezone.utc).isoformat()})
+                "device": meter.id, "installed_at": datetime.now(timezone.utc).isoformat(),
+                **({"register": meter.register} if meter.register else {})})
             fitted += 1
     return fitted

@@ -12,14 +12,13 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from central.access.sync import SYNC, AccessSync
 from central.api.body import parse_body
 from central.auth.scope import check_estate
-from central.registry.http import confine, endpoint, engine, path_id, principal, reply
+from central.registry.crud import Getter, route
+from central.registry.http import confine, engine, path_id, principal, reply
 
-Getter = Callable[[AsyncConnection, int], Awaitable[dict[str, Any]]]
 Service = Callable[..., Awaitable[dict[str, Any]]]
 
 
@@ -33,14 +32,6 @@ def announce(request: web.Request, result: dict[str, Any]) -> dict[str, Any]:
     if result.get("access_changed"):
         sync_of(request).changed(result["estate"], result["access_version"])
     return result
-
-
-def route(method: str, path: str, name: str, summary: str,
-          handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.RouteDef:
-    """A route whose handler maps service errors (registry's endpoint) and documents itself by `summary`."""
-    handler.__doc__ = summary
-    handler.__name__ = name.rsplit(".", 1)[-1]
-    return web.route(method, path, endpoint(handler), name=name)
 
 
 def estate_change(path: str, name: str, summary: str, body: type[BaseModel], service: Service) -> web.RouteDef:

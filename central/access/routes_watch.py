@@ -19,8 +19,8 @@ from central.api.params import parse_time
 from central.auth.scope import check_estate
 from central.models import GatewayRecord
 from central.registry.common import Body, require_estate
-from central.registry.crud import item_get
-from central.registry.http import check_query, confine, endpoint, engine, path_id, principal, reply
+from central.registry.crud import add_route, item_action, item_get
+from central.registry.http import check_query, endpoint, engine, principal, reply
 
 custom = web.RouteTableDef()
 ID = r"{id:\d+}"
@@ -91,24 +91,12 @@ async def list_alarms(request: web.Request) -> web.Response:
     return reply(newest_page(items, limit))
 
 
-@custom.post(f"{ALARM}/acknowledge", name="access.alarms.acknowledge")
-@endpoint
-async def acknowledge(request: web.Request) -> web.Response:
-    """Acknowledge an alarm, optionally with a comment; who and when are kept."""
-    body = await parse_body(request, alarms.Acknowledge)
-    async with engine(request).begin() as conn:
-        confine(principal(request), await alarms.get_alarm(conn, path_id(request)), "alarm")
-        return reply(await alarms.acknowledge(conn, principal(request), path_id(request), body))
-
-
-@custom.post(f"{ALARM}/comment", name="access.alarms.comment")
-@endpoint
-async def comment(request: web.Request) -> web.Response:
-    """Set an alarm's comment (the audit log keeps earlier ones)."""
-    body = await parse_body(request, alarms.CommentBody)
-    async with engine(request).begin() as conn:
-        confine(principal(request), await alarms.get_alarm(conn, path_id(request)), "alarm")
-        return reply(await alarms.comment(conn, principal(request), path_id(request), body))
+add_route(custom, item_action(f"{ALARM}/acknowledge", "access.alarms.acknowledge",
+                             "Acknowledge an alarm, optionally with a comment; who and when are kept.",
+                             alarms.Acknowledge, alarms.get_alarm, "alarm", alarms.acknowledge))
+add_route(custom, item_action(f"{ALARM}/comment", "access.alarms.comment",
+                             "Set an alarm's comment (the audit log keeps earlier ones).",
+                             alarms.CommentBody, alarms.get_alarm, "alarm", alarms.comment))
 
 
 @custom.get("/estates/{estate}/access/sync", name="access.sync.status")

@@ -12,6 +12,19 @@ from central.api.errors import BadRequest
 M = TypeVar("M", bound=BaseModel)
 
 
+async def read_upload(request: web.Request, limit: int) -> bytes:
+    """The raw request body (a CSV or XLSX file), read past the API's 1 MiB JSON limit up to `limit` bytes:
+    413 beyond it, 400 when empty."""
+    data = bytearray()
+    async for chunk in request.content.iter_chunked(1 << 16):
+        data += chunk
+        if len(data) > limit:
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(data))
+    if not data:
+        raise BadRequest("body: send the CSV or XLSX file as the request body")
+    return bytes(data)
+
+
 async def parse_body(request: web.Request, model: type[M]) -> M:
     """Read and validate the JSON body; any problem is a 400 naming the field and what was expected."""
     raw = await request.read()

@@ -9,6 +9,11 @@ from aiohttp import web
 log = logging.getLogger("central.api")
 
 
+def json_error(kind: type[web.HTTPException], error: str, message: str) -> web.HTTPException:
+    """An HTTP error to raise whose body is {"error": error, "message": message}."""
+    return kind(text=orjson.dumps({"error": error, "message": message}).decode(), content_type="application/json")
+
+
 class BadRequest(web.HTTPBadRequest):
     """A request parameter is wrong; `message` names it and what was expected."""
 

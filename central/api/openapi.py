@@ -5,12 +5,9 @@ from typing import Any
 
 from aiohttp import web
 
+from central.api.openapi_build import ERROR, query_parameter
+
 routes = web.RouteTableDef()
-
-
-def _query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "description": description,
-            "schema": schema or {"type": "string"}}
 
 
 def _ok(schema_ref: str, description: str) -> dict[str, Any]:
@@ -18,11 +15,10 @@ def _ok(schema_ref: str, description: str) -> dict[str, Any]:
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}}}
 
 
-_ERROR = {"description": "A parameter is wrong; the message names it",
-          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+_ERROR = {"description": "A parameter is wrong; the message names it", **ERROR}
 _TIME = {"type": "string", "format": "date-time"}
-_PAGE = [_query("limit", "Page size", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}),
-         _query("cursor", "The next_cursor of the previous page, unchanged")]
+_PAGE = [query_parameter("limit", "Page size", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}),
+         query_parameter("cursor", "The next_cursor of the previous page, unchanged")]
 
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -34,11 +30,12 @@ DOCUMENT: dict[str, Any] = {
         "/events": {"get": {
             "summary": "Stored events, filtered, with cursor pagination", "operationId": "listEvents",
             "parameters": [
-                _query("estate", "Estate id"), _query("gateway", "Gateway id"),
-                _query("kind", "Event kind, e.g. card.read"), _query("device", "Device id"),
-                _query("since", "Gateway receive time, inclusive (ISO 8601 with offset)", _TIME),
-                _query("until", "Gateway receive time, exclusive (ISO 8601 with offset)", _TIME),
-                _query("order", "Storage order", {"type": "string", "enum": ["asc", "desc"], "default": "asc"}),
+                query_parameter("estate", "Estate id"), query_parameter("gateway", "Gateway id"),
+                query_parameter("kind", "Event kind, e.g. card.read"), query_parameter("device", "Device id"),
+                query_parameter("since", "Gateway receive time, inclusive (ISO 8601 with offset)", _TIME),
+                query_parameter("until", "Gateway receive time, exclusive (ISO 8601 with offset)", _TIME),
+                query_parameter("order", "Storage order",
+                                {"type": "string", "enum": ["asc", "desc"], "default": "asc"}),
                 *_PAGE],
             "responses": {"200": _ok("EventPage", "A page of events"), "400": _ERROR}}},
         "/estates/{estate}/live": {"get": {
@@ -50,7 +47,7 @@ DOCUMENT: dict[str, Any] = {
                                                      "schema": {"type": "string"}}}}}}},
         "/gateways": {"get": {
             "summary": "Gateways with their last state and acked sequence", "operationId": "listGateways",
-            "parameters": [_query("estate", "Estate id")],
+            "parameters": [query_parameter("estate", "Estate id")],
             "responses": {"200": _ok("GatewayList", "Gateways")}}},
         "/dead-letters": {"get": {
             "summary": "Uplink payloads that ingest refused, newest first", "operationId": "listDeadLetters",

@@ -25,6 +25,14 @@ def parse_time(name: str, value: str | None) -> datetime | None:
         raise BadRequest(f"{name}: {value!r} is outside the years 1..9999 once converted to UTC") from None
 
 
+def parse_flag(name: str, value: str | None) -> bool:
+    """true or false (also 1 or 0, in any case); absent is false."""
+    value = "false" if value is None else value.lower()
+    if value not in ("true", "false", "1", "0"):
+        raise BadRequest(f"{name}: expected true or false, got {value!r}")
+    return value in ("true", "1")
+
+
 def parse_int(name: str, value: str | None, default: int, low: int, high: int) -> int:
     if value is None:
         return default

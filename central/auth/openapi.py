@@ -3,17 +3,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from central.api.openapi_build import ERROR
+
 
 def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"content": {"application/json": {"schema": schema}}}
 
 
 def _op(summary: str, op_id: str, ok: str = "200", body: dict | None = None, params: list | None = None,
-        public: bool = False) -> dict[str, Any]:
+        public: bool = False, conflict: str | None = None) -> dict[str, Any]:
     operation: dict[str, Any] = {"summary": summary, "operationId": op_id, "responses": {
         ok: {"description": "Done", **_json({"type": "object"})},
-        "400": {"description": "A field is wrong; the message names it", **_json({"$ref": "#/components/schemas/Error"})},
+        "400": {"description": "A field is wrong; the message names it", **ERROR},
         "401": {"description": "Not logged in"}, "403": {"description": "The role may not do this"}}}
+    if conflict:
+        operation["responses"]["409"] = {"description": conflict, **ERROR}
     if body:
         operation["requestBody"] = {"required": True, **_json(body)}
     if params:
@@ -46,7 +50,8 @@ PATHS: dict[str, Any] = {
                 "role": {"type": "string", "enum": ["admin", "manager", "cashier", "guard", "technician",
                                                     "patrol", "resident"]},
                 "estates": {"type": "array", "items": _STR}, "display_name": _STR,
-                "resident_id": {"type": ["integer", "null"]}, "staff_id": {"type": ["integer", "null"]}}}),
+                "resident_id": {"type": ["integer", "null"]}, "staff_id": {"type": ["integer", "null"]}}},
+            conflict="The username is taken; the message says to choose another"),
     },
     "/users/{user_id}": {"patch": _op("Change a user's name, role, estates or active flag", "updateUser",
                                       params=_USER_ID, body={"type": "object", "properties": {

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import exists, select, update
 
 from central.api.body import parse_body
-from central.api.errors import BadRequest
+from central.api.errors import BadRequest, json_error
 from central.api.params import as_utc, decode_cursor, encode_cursor, parse_int
 from central.auth import service
 from central.auth.audit import record_change
@@ -166,7 +166,8 @@ async def create_user(request: web.Request) -> web.Response:
     _check_grant(actor, body.role, set(body.estates))
     async with request.config_dict[ENGINE].begin() as conn:
         if (await conn.execute(select(User.id).where(User.username == body.username))).first():
-            raise BadRequest(f"username: {body.username!r} is taken")
+            raise json_error(web.HTTPConflict, "conflict", f"username: {body.username!r} is taken; choose another "
+                             "(usernames are unique across all estates)")
         try:
             user_id = await service.create_user(conn, actor, service.NewUser(
                 body.username, body.password, body.role, frozenset(body.estates), body.display_name,

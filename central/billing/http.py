@@ -13,7 +13,7 @@ from central.billing.errors import NotFound
 from central.billing.runner import RUNNER, BillRunner
 from central.registry.common import month_bounds
 from central.registry.errors import Invalid
-from central.registry.http import engine, own_units, principal
+from central.registry.http import engine, own_units, path_id, principal
 
 
 def estate_of(request: web.Request) -> str:
@@ -31,6 +31,11 @@ async def visible_unit(conn: AsyncConnection, request: web.Request, unit_id: int
     if not can_see(who, unit.estate) or (mine is not None and unit_id not in mine):
         raise NotFound(f"no unit with id {unit_id}")
     return unit
+
+
+async def path_unit_id(conn: AsyncConnection, request: web.Request) -> int:
+    """The id of the unit in the path, if the user may see the unit (for crud.scoped_create)."""
+    return (await visible_unit(conn, request, path_id(request))).id
 
 
 async def visible_record(conn: AsyncConnection, request: web.Request, record: dict[str, Any], what: str,

@@ -13,11 +13,12 @@ from pydantic import Field
 
 from central.api.body import parse_body
 from central.billing import charges, reports, runs
-from central.billing.http import estate_of, period_query, runner_of, visible_record, visible_unit
+from central.billing.http import estate_of, path_unit_id, period_query, runner_of, visible_record, visible_unit
 from central.billing.ledger import unit_position
 from central.billing.routes_ledger import routes as ledger_routes
 from central.billing.routes_setup import routes as setup_routes
 from central.registry.common import Body
+from central.registry.crud import add_route, scoped_create
 from central.registry.http import (check_query, confine, endpoint, engine, page, page_params, path_id, principal,
                                    query_int, reply)
 
@@ -155,14 +156,9 @@ async def arrears(request: web.Request) -> web.Response:
         return reply(await reports.arrears_report(conn, estate, period_query(request)))
 
 
-@table.post(f"/units/{ID}/charges", name="billing.charges.create")
-@endpoint
-async def create_charge(request: web.Request) -> web.Response:
-    """Bill a one-off charge now: a fixed fee, or a temporary-parking stay."""
-    body = await parse_body(request, charges.ChargeBody)
-    async with engine(request).begin() as conn:
-        unit = await visible_unit(conn, request, path_id(request))
-        return reply(await charges.charge(conn, principal(request), unit.id, body), 201)
+add_route(table, scoped_create(f"/units/{ID}/charges", "billing.charges.create",
+                               "Bill a one-off charge now: a fixed fee, or a temporary-parking stay.",
+                               charges.ChargeBody, path_unit_id, charges.charge))
 
 
 @table.post("/estates/{estate}/parking-quote", name="billing.parking.quote")

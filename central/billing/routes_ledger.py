@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from datetime import date
 
-import orjson
 from aiohttp import web
 from sqlalchemy.exc import IntegrityError
 
 from central.api.body import parse_body
+from central.api.errors import json_error
 from central.api.params import parse_time
 from central.billing import cashier, late_fees, providers
 from central.billing.errors import BadNotification, BadSignature, Replayed
-from central.billing.http import estate_of, visible_record, visible_unit
+from central.billing.http import estate_of, path_unit_id, visible_record
 from central.registry.common import Body
-from central.registry.http import (check_query, confine, endpoint, engine, page, page_params, path_id, principal,
-                                   query_int, reply)
+from central.registry.crud import add_route, item_action, scoped_create
+from central.registry.http import (check_query, endpoint, engine, page, page_params, path_id, principal, query_int,
+                                   reply)
 
 routes = web.RouteTableDef()
 ID = r"{id:\d+}"
@@ -26,14 +27,9 @@ class AssessBody(Body):
     """The estate day the late fees are for."""
 
 
-@routes.post(f"/units/{ID}/payments", name="billing.payments.create")
-@endpoint
-async def create_payment(request: web.Request) -> web.Response:
-    """Take a payment or prepayment at the desk (cash, card, transfer); answers the receipt."""
-    body = await parse_body(request, cashier.PaymentBody)
-    async with engine(request).begin() as conn:
-        unit = await visible_unit(conn, request, path_id(request))
-        return reply(await cashier.take_payment(conn, principal(request), unit.id, body), 201)
+add_route(routes, scoped_create(f"/units/{ID}/payments", "billing.payments.create",
+                                "Take a payment or prepayment at the desk (cash, card, transfer); answers the receipt.",
+                                cashier.PaymentBody, path_unit_id, cashier.take_payment))
 
 
 @routes.get("/estates/{estate}/payments", name="billing.payments.list")
@@ -59,34 +55,15 @@ async def get_payment(request: web.Request) -> web.Response:
         return reply(await visible_record(conn, request, await cashier.receipt(conn, path_id(request)), "payment"))
 
 
-@routes.post(f"/units/{ID}/refunds", name="billing.refunds.create")
-@endpoint
-async def create_refund(request: web.Request) -> web.Response:
-    """Pay money back out of the unit's credit."""
-    body = await parse_body(request, cashier.RefundBody)
-    async with engine(request).begin() as conn:
-        unit = await visible_unit(conn, request, path_id(request))
-        return reply(await cashier.refund(conn, principal(request), unit.id, body), 201)
-
-
-@routes.post(f"/units/{ID}/discounts", name="billing.discounts.create")
-@endpoint
-async def create_discount(request: web.Request) -> web.Response:
-    """Take an amount off what the unit owes, with the reason."""
-    body = await parse_body(request, cashier.DiscountBody)
-    async with engine(request).begin() as conn:
-        unit = await visible_unit(conn, request, path_id(request))
-        return reply(await cashier.discount(conn, principal(request), unit.id, body), 201)
-
-
-@routes.post(f"/postings/{ID}/reversal", name="billing.postings.reverse")
-@endpoint
-async def reverse_posting(request: web.Request) -> web.Response:
-    """Correct a wrong posting with its exact negation."""
-    body = await parse_body(request, cashier.ReversalBody)
-    async with engine(request).begin() as conn:
-        confine(principal(request), await cashier.get_posting(conn, path_id(request)), "posting")
-        return reply(await cashier.reverse(conn, principal(request), path_id(request), body), 201)
+add_route(routes, scoped_create(f"/units/{ID}/refunds", "billing.refunds.create",
+                                "Pay money back out of the unit's credit.",
+                                cashier.RefundBody, path_unit_id, cashier.refund))
+add_route(routes, scoped_create(f"/units/{ID}/discounts", "billing.discounts.create",
+                                "Take an amount off what the unit owes, with the reason.",
+                                cashier.DiscountBody, path_unit_id, cashier.discount))
+add_route(routes, item_action(f"/postings/{ID}/reversal", "billing.postings.reverse",
+                             "Correct a wrong posting with its exact negation.", cashier.ReversalBody,
+                             cashier.get_posting, "posting", cashier.reverse, status=201))
 
 
 @routes.post("/estates/{estate}/late-fees", name="billing.late_fees.assess")
@@ -97,10 +74,6 @@ async def assess_late_fees(request: web.Request) -> web.Response:
     body = await parse_body(request, AssessBody)
     async with engine(request).begin() as conn:
         return reply(await late_fees.assess(conn, principal(request), estate, body.as_of))
-
-
-def _refused(kind: type[web.HTTPException], error: str, message: str) -> web.HTTPException:
-    return kind(text=orjson.dumps({"error": error, "message": message}).decode(), content_type="application/json")
 
 
 @routes.post("/payments/webhook/{provider}", name="billing.webhook")
@@ -114,11 +87,11 @@ async def webhook(request: web.Request) -> web.Response:
             async with engine(request).begin() as conn:
                 return reply(await providers.receive(conn, provider, request.headers, body))
         except BadSignature as exc:
-            raise _refused(web.HTTPUnauthorized, "bad_signature", exc.message) from None
+            raise json_error(web.HTTPUnauthorized, "bad_signature", exc.message) from None
         except Replayed as exc:
-            raise _refused(web.HTTPConflict, "replayed", exc.message) from None
+            raise json_error(web.HTTPConflict, "replayed", exc.message) from None
         except BadNotification as exc:
-            raise _refused(web.HTTPUnprocessableEntity, "bad_notification", exc.message) from None
+            raise json_error(web.HTTPUnprocessableEntity, "bad_notification", exc.message) from None
         except IntegrityError:
             if attempt == 2:
                 raise

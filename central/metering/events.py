@@ -1,10 +1,12 @@
 """Readings from stored `meter.reading` events, for ingest to call: idempotent, and counting what it cannot use.
 
 The event's `data`: `value` (the register as a string, e.g. "01234.56"), `unit` ("m3", "m³", "L", "kWh",
-"Wh", "MWh"), optionally `meter` (the meter's id on a bus the device reads many meters through),
-`meter_time` (the meter's clock, ISO 8601 with offset) and `quality` ("ok", "estimated", "invalid", or a list).
-The meter is the one bound to (gateway, data.meter) or else (gateway, event device) at the reading's time; the
-time is meter_time, else the event's device_time, else the gateway's received_at.
+"Wh", "MWh"), optionally `register` (which of the meter's registers was read, e.g. "forward_active_energy";
+gateways before multi-register reads sent none), `meter` (the meter's id on a bus the device reads many meters
+through), `meter_time` (the meter's clock, ISO 8601 with offset) and `quality` ("ok", "estimated", "invalid",
+or a list). The meter is the one bound to (gateway, data.meter) or else (gateway, event device) at the reading's
+time; the time is meter_time, else the event's device_time, else the gateway's received_at. Only readings of the
+register that bills the meter are stored (`bills`): the one its binding names, else a well-known counter.
 """
 from __future__ import annotations
 
@@ -24,9 +26,26 @@ from central.metering.points import point_row
 from central.metering.readings import add_reading
 
 KIND = "meter.reading"
-Outcome = Literal["stored", "duplicate", "conflict", "unbound", "invalid", "ignored"]
+Outcome = Literal["stored", "duplicate", "conflict", "unbound", "other_register", "invalid", "ignored"]
 """stored; duplicate: this event was stored before; conflict: the meter already has a reading at that time;
-unbound: no meter is bound to the device then; invalid: the data cannot be read; ignored: another kind."""
+unbound: no meter is bound to the device then; other_register: a reading of a register that does not bill the
+meter (a voltage, a power, another energy register), fine but not stored; invalid: the data cannot be read;
+ignored: another kind."""
+
+WELL_KNOWN_COUNTERS = frozenset({
+    "forward_active_energy",  # DL/T 645 DI 00010000, forward active total (drivers/dlt645/codec.py REGISTERS)
+    "cumulative_flow",        # CJ/T 188 901FH current cumulative flow (drivers/meter_bus/cjt188_reader.py REGISTER)
+    "total_active_energy",    # the built-in Modbus model eastron-sdm120's total energy (edge_config/meter_models.py)
+})
+"""The registers that bill a meter whose binding names no register: each the cumulative counter of a protocol or a
+built-in Modbus model, under the name the gateway's own code gives it, and at most one per meter, so two registers
+of one meter never race to be its reading. Left out on purpose: DL/T 645 combined_active_energy (reverse energy
+added or subtracted as the meter's combination word says, signed; a meter may report it beside forward), the
+SDM120's import/export energies (parts of its total), and every name from a config's own Modbus map ("volume",
+"energy_total", ...): what those count is up to whoever wrote the map, so such a meter's binding names its register.
+A reading without a register (gateways before multi-register reads) bills a binding that names none, too. Keep in
+step with docs/meters.md, "Which register bills".
+"""
 
 UNITS: dict[str, dict[str, Decimal]] = {
     "water": {"m3": Decimal(1), "m³": Decimal(1), "l": Decimal("0.001")},
@@ -40,6 +59,15 @@ _BAD = frozenset({"invalid", "bad", "error", "fault", "failed"})
 
 class _Unusable(ValueError):
     pass
+
+
+def bills(bound: str | None, register: str | None) -> bool:
+    """Whether a reading of `register` (None: the event names none) is the counter of a meter whose binding names
+    `bound`: exactly that register when it names one (an unnamed reading cannot be shown to be it), else a
+    well-known counter or an unnamed reading."""
+    if bound is not None:
+        return register == bound
+    return register is None or register in WELL_KNOWN_COUNTERS
 
 
 def _time(value: Any) -> datetime:
@@ -105,6 +133,9 @@ async def readings_from_event(conn: AsyncConnection, event: Any) -> Outcome:
     if not isinstance(data, Mapping):
         return "invalid"
     estate, gateway, seq = event["estate"], event["gateway"], event["seq"]
+    register = data.get("register")
+    if register is not None and not isinstance(register, str):
+        return "invalid"
     try:
         at = _when(event, data)
     except _Unusable:
@@ -113,6 +144,8 @@ async def readings_from_event(conn: AsyncConnection, event: Any) -> Outcome:
     meter = await meter_for_device(conn, estate, gateway, devices, at)
     if meter is None:
         return "unbound"
+    if not bills(meter.register, register):
+        return "other_register"  # before the value: a voltage's unit is fine for a voltage
     if await conn.scalar(select(MeterReading.id).where(
             MeterReading.estate == estate, MeterReading.event_gateway == gateway, MeterReading.event_seq == seq)):
         return "duplicate"

@@ -5,13 +5,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Literal
+from typing import ClassVar, Literal
 
 
 class Finding:
     """Something noticed while metering; `holds` stops billing, `estimates` marks the result an estimate."""
 
     __slots__ = ()
+    template: ClassVar[str] = ""
+    """The reason, with the fields in str.format's braces: "{self.at}", "{self.days:.2f}"."""
 
     @property
     def holds(self) -> bool:
@@ -26,7 +28,9 @@ class Finding:
     @property
     def reason(self) -> str:
         """The finding in words."""
-        raise NotImplementedError
+        if not self.template:
+            raise NotImplementedError
+        return self.template.format(self=self)
 
 
 class _Holds(Finding):
@@ -34,6 +38,14 @@ class _Holds(Finding):
 
     @property
     def holds(self) -> bool:
+        return True
+
+
+class _Estimates(Finding):
+    __slots__ = ()
+
+    @property
+    def estimates(self) -> bool:
         return True
 
 
@@ -45,10 +57,7 @@ class Rollover(Finding):
     previous: Decimal
     current: Decimal
     quantity: Decimal
-
-    @property
-    def reason(self) -> str:
-        return f"register rolled over at {self.at}: {self.previous} -> {self.current} counted as {self.quantity}"
+    template = "register rolled over at {self.at}: {self.previous} -> {self.current} counted as {self.quantity}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +69,8 @@ class MeterReplaced(Finding):
     old_final: Decimal
     new_serial: str
     new_first: Decimal
-
-    @property
-    def reason(self) -> str:
-        return (f"meter {self.old_serial} (final {self.old_final}) replaced by {self.new_serial} "
-                f"(first {self.new_first}) at {self.at}")
+    template = ("meter {self.old_serial} (final {self.old_final}) replaced by {self.new_serial} "
+                "(first {self.new_first}) at {self.at}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +80,7 @@ class NegativeStep(_Holds):
     at: datetime
     previous: Decimal
     current: Decimal
-
-    @property
-    def reason(self) -> str:
-        return (f"reading {self.current} at {self.at} is below the previous {self.previous} and is not a plausible "
+    template = ("reading {self.current} at {self.at} is below the previous {self.previous} and is not a plausible "
                 "rollover: check the meter and correct or invalidate the reading")
 
 
@@ -88,10 +91,7 @@ class OutOfRange(_Holds):
     at: datetime
     value: Decimal
     limit: Decimal
-
-    @property
-    def reason(self) -> str:
-        return f"value {self.value} at {self.at} is outside 0..{self.limit}: check the meter kind or the reading"
+    template = "value {self.value} at {self.at} is outside 0..{self.limit}: check the meter kind or the reading"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +101,7 @@ class MeterMismatch(_Holds):
     at: datetime
     expected_serial: str
     found_serial: str
-
-    @property
-    def reason(self) -> str:
-        return (f"at {self.at} meter {self.found_serial} appears where {self.expected_serial} is fitted: "
+    template = ("at {self.at} meter {self.found_serial} appears where {self.expected_serial} is fitted: "
                 "record the replacement that links them")
 
 
@@ -115,10 +112,7 @@ class Implausible(_Holds):
     quantity: Decimal
     limit: Decimal
     days: Decimal
-
-    @property
-    def reason(self) -> str:
-        return (f"{self.quantity} in {self.days:.2f} days exceeds the plausible {self.limit}: check for a bad "
+    template = ("{self.quantity} in {self.days:.2f} days exceeds the plausible {self.limit}: check for a bad "
                 "reading or a burst pipe before billing")
 
 
@@ -141,22 +135,15 @@ class MissingReading(Finding):
 
 
 @dataclass(frozen=True, slots=True)
-class Estimated(Finding):
+class Estimated(_Estimates):
     """The quantity is average daily use of past periods times the period's days."""
 
     periods: int
     daily_average: Decimal
     days: Decimal
     quantity: Decimal
-
-    @property
-    def estimates(self) -> bool:
-        return True
-
-    @property
-    def reason(self) -> str:
-        return (f"estimated {self.quantity}: {self.daily_average:.4f} a day over the last {self.periods} periods "
-                f"x {self.days:.2f} days")
+    template = ("estimated {self.quantity}: {self.daily_average:.4f} a day over the last {self.periods} periods "
+                "x {self.days:.2f} days")
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,25 +152,15 @@ class EstimateUnavailable(_Holds):
 
     needed: int
     available: int
-
-    @property
-    def reason(self) -> str:
-        return f"cannot estimate: needs {self.needed} actual past periods, has {self.available}"
+    template = "cannot estimate: needs {self.needed} actual past periods, has {self.available}"
 
 
 @dataclass(frozen=True, slots=True)
-class EstimatedEndReading(Finding):
+class EstimatedEndReading(_Estimates):
     """The end reading is itself an estimate."""
 
     at: datetime
-
-    @property
-    def estimates(self) -> bool:
-        return True
-
-    @property
-    def reason(self) -> str:
-        return f"the end reading at {self.at} is an estimate"
+    template = "the end reading at {self.at} is an estimate"
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,10 +169,7 @@ class TrueUp(Finding):
 
     at: datetime
     estimated_value: Decimal
-
-    @property
-    def reason(self) -> str:
-        return f"starts from the estimated reading {self.estimated_value} at {self.at}: this period trues it up"
+    template = "starts from the estimated reading {self.estimated_value} at {self.at}: this period trues it up"
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,10 +178,7 @@ class IgnoredReading(Finding):
 
     at: datetime
     serial: str
-
-    @property
-    def reason(self) -> str:
-        return f"reading of {self.serial} at {self.at} is flagged invalid and was ignored"
+    template = "reading of {self.serial} at {self.at} is flagged invalid and was ignored"
 
 
 class Status(StrEnum):

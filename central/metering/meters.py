@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, StringConstraints, model_validator
+from pydantic import AwareDatetime, Field, StringConstraints, model_validator
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -23,12 +23,19 @@ from estatelink import wire
 GatewayId = Annotated[str, StringConstraints(pattern=wire.ID_PATTERN)]
 DeviceId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 Model = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)]
+RegisterName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+"""A register's name as the gateway names it in `meter.reading` events: 1 to 64 of a-z, 0-9 and '_', starting
+with a letter (the rule of edge_config/meter_bus.py for Modbus register names; DL/T 645 and CJ/T 188 names keep it)."""
 
 
 class _Binding(Body):
     gateway: GatewayId | None = None
     """With device: the gateway and its device id the meter is read through, when networked."""
     device: DeviceId | None = None
+    billing_register: RegisterName | None = Field(None, alias="register")
+    """`register` (a Python name pydantic's models already use): only with a binding, the register of the device's
+    readings that is the meter's cumulative counter, e.g. "combined_active_energy"; without it, a well-known
+    counter (docs/meters.md, "Which register bills")."""
 
     @model_validator(mode="after")
     def _both_or_neither(self) -> _Binding:
@@ -53,7 +60,8 @@ class MeterReplace(Body):
     old_final: RegisterValue
     """The old meter's register when removed."""
     new: NewMeter
-    """The new meter; without gateway and device it is read through the old meter's, if any."""
+    """The new meter; without gateway and device it is read through the old meter's, if any (and by its register,
+    unless register is given)."""
 
 
 class MeterUpdate(_Binding):
@@ -93,12 +101,19 @@ def _when(value: datetime, field: str) -> datetime:
     return at
 
 
+def _check_register(gateway: str | None, register: str | None, field: str) -> None:
+    if register is not None and gateway is None:
+        raise Invalid(field, "names the register of a gateway device's readings: bind the meter to one (gateway "
+                             "and device) too, or leave register out for a meter read by hand")
+
+
 async def _fit(conn: AsyncConnection, actor: Principal, point: Any, body: NewMeter, at: datetime,
-               binding: tuple[str | None, str | None]) -> dict[str, Any]:
+               binding: tuple[str | None, str | None, str | None]) -> dict[str, Any]:
     check_value(point, body.first_reading, "first_reading")
     meter_id = (await conn.execute(insert(Meter).values(
         estate=point.estate, meter_point_id=point.id, serial=body.serial, model=body.model, installed_at=at,
-        first_reading=body.first_reading, gateway=binding[0], device=binding[1]).returning(Meter.id))).scalar_one()
+        first_reading=body.first_reading, gateway=binding[0], device=binding[1], register=binding[2])
+        .returning(Meter.id))).scalar_one()
     meter = (await conn.execute(select(Meter).where(Meter.id == meter_id))).one()
     after = plain(meter)
     await audit(conn, actor, "meter", "install", meter_id, point.estate, None, after)
@@ -116,8 +131,9 @@ async def install_meter(conn: AsyncConnection, actor: Principal, point: Any, bod
     last_removed = await conn.scalar(select(func.max(Meter.removed_at)).where(Meter.meter_point_id == point.id))
     if last_removed is not None and at < utc(last_removed):
         raise Invalid("installed_at", f"is before the last meter was removed at {utc(last_removed).isoformat()}")
+    _check_register(body.gateway, body.billing_register, "register")
     await _check_free(conn, point.estate, body, body.serial)
-    return await _fit(conn, actor, point, body, at, (body.gateway, body.device))
+    return await _fit(conn, actor, point, body, at, (body.gateway, body.device, body.billing_register))
 
 
 async def replace_meter(conn: AsyncConnection, actor: Principal, point: Any, body: MeterReplace) -> dict[str, Any]:
@@ -139,7 +155,12 @@ async def replace_meter(conn: AsyncConnection, actor: Principal, point: Any, bod
                        "or invalidate them")
     check_value(point, body.old_final, "old_final")
     given = body.new.model_fields_set
-    binding = ((body.new.gateway, body.new.device) if {"gateway", "device"} & given else (old.gateway, old.device))
+    if {"gateway", "device"} & given:
+        binding = (body.new.gateway, body.new.device, body.new.billing_register)
+    else:  # read as the old meter was, unless the new one bills from another register
+        binding = (old.gateway, old.device,
+                   body.new.billing_register if "billing_register" in given else old.register)
+    _check_register(binding[0], binding[2], "new.register")
     await _check_free(conn, point.estate, _Binding(gateway=binding[0], device=binding[1]), body.new.serial,
                       exclude=old.id)
     before = plain(old)
@@ -154,11 +175,19 @@ async def replace_meter(conn: AsyncConnection, actor: Principal, point: Any, bod
 
 
 async def update_meter(conn: AsyncConnection, actor: Principal, meter_id: int, body: MeterUpdate) -> dict[str, Any]:
-    """Change a meter's model, or bind it to (or unbind it from) a gateway device."""
+    """Change a meter's model, bind it to (or unbind it from) a gateway device, or name the register it bills from.
+
+    A binding moved to another device keeps its register unless register is given; unbinding clears it."""
     before = await get_meter(conn, meter_id)
-    given = changes(body, frozenset({"gateway", "device"}))
+    given = changes(body, frozenset({"gateway", "device", "billing_register"}))
+    if "billing_register" in given:
+        given["register"] = given.pop("billing_register")
     if ("gateway" in given) != ("device" in given):
         raise Invalid("gateway", "give gateway and device together (both null to unbind)")
+    gateway = given["gateway"] if "gateway" in given else before["gateway"]
+    _check_register(gateway, given.get("register"), "register")
+    if gateway is None and before["register"] is not None:
+        given["register"] = None
     if given.get("gateway") is not None and before["removed_at"] is None:
         await _check_free(conn, before["estate"], body, None, exclude=meter_id)
     if given:

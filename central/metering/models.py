@@ -76,6 +76,9 @@ class Meter(Base):
     gateway: Mapped[str | None] = mapped_column(String(64))
     """With device: the gateway and device id it is read through when networked."""
     device: Mapped[str | None] = mapped_column(String(64))
+    register: Mapped[str | None] = mapped_column(String(64))
+    """Only with a binding: the register of the device's readings that is the meter's cumulative counter, by the
+    gateway's name for it; None: the well-known counters (central/metering/events.py WELL_KNOWN_COUNTERS)."""
 
 
 class MeterReading(Base):

@@ -11,9 +11,9 @@ from aiohttp import web
 from pydantic import AwareDatetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from central.api.body import parse_body
+from central.api.body import parse_body, read_upload
 from central.api.errors import BadRequest
-from central.api.params import parse_time
+from central.api.params import parse_flag, parse_time
 from central.auth.scope import can_see, check_estate
 from central.metering import alerts, meters, points, readings, service
 from central.metering.common import Period, estate_zone, period_of
@@ -21,6 +21,7 @@ from central.metering.errors import NotFound
 from central.metering.importer import import_readings
 from central.metering.models import KINDS
 from central.registry.common import Body
+from central.registry.crud import add_route, estate_create, item_update, scoped_create
 from central.registry.estates import get_estate
 from central.registry.http import (check_query, endpoint, engine, is_resident, own_units, page, page_params, path_id,
                                    principal, query_int, reply)
@@ -28,7 +29,7 @@ from central.transfer.tables import MAX_FILE_BYTES, FileProblem
 
 routes = web.RouteTableDef()
 ID = r"{id:\d+}"
-_HIDDEN_FROM_RESIDENTS = ("gateway", "device")
+_HIDDEN_FROM_RESIDENTS = ("gateway", "device", "register")
 
 
 class PeriodBody(Body):
@@ -55,12 +56,6 @@ async def _point(conn: AsyncConnection, request: web.Request) -> Any:
     return point
 
 
-def _confine(request: web.Request, record: dict[str, Any], what: str) -> dict[str, Any]:
-    if not can_see(principal(request), record["estate"]):
-        raise NotFound(f"no {what} with id {record['id']}")
-    return record
-
-
 def _estate(request: web.Request) -> str:
     estate = request.match_info["estate"]
     check_estate(principal(request), estate)
@@ -85,14 +80,9 @@ async def list_points(request: web.Request) -> web.Response:
     return reply(page(items, limit))
 
 
-@routes.post("/estates/{estate}/meter-points", name="metering.points.create")
-@endpoint
-async def create_point(request: web.Request) -> web.Response:
-    """Add a meter point serving a unit or a common area."""
-    estate = _estate(request)
-    body = await parse_body(request, points.PointCreate)
-    async with engine(request).begin() as conn:
-        return reply(await points.create_point(conn, principal(request), estate, body), 201)
+add_route(routes, estate_create("/estates/{estate}/meter-points", "metering.points.create",
+                               "Add a meter point serving a unit or a common area.",
+                               points.PointCreate, points.create_point))
 
 
 @routes.get(f"/meter-points/{ID}", name="metering.points.get")
@@ -126,34 +116,15 @@ async def list_meters(request: web.Request) -> web.Response:
     return reply({"items": items})
 
 
-@routes.post(f"/meter-points/{ID}/meters", name="metering.meters.install")
-@endpoint
-async def install_meter(request: web.Request) -> web.Response:
-    """Fit a meter where none is fitted; its first reading is stored."""
-    body = await parse_body(request, meters.MeterInstall)
-    async with engine(request).begin() as conn:
-        point = await _point(conn, request)
-        return reply(await meters.install_meter(conn, principal(request), point, body), 201)
-
-
-@routes.post(f"/meter-points/{ID}/replacements", name="metering.meters.replace")
-@endpoint
-async def replace_meter(request: web.Request) -> web.Response:
-    """Replace the fitted meter: its final and the new meter's first reading, in one transaction."""
-    body = await parse_body(request, meters.MeterReplace)
-    async with engine(request).begin() as conn:
-        point = await _point(conn, request)
-        return reply(await meters.replace_meter(conn, principal(request), point, body), 201)
-
-
-@routes.patch(f"/meters/{ID}", name="metering.meters.update")
-@endpoint
-async def update_meter(request: web.Request) -> web.Response:
-    """Change a meter's model, or bind it to a gateway device (or unbind it)."""
-    body = await parse_body(request, meters.MeterUpdate)
-    async with engine(request).begin() as conn:
-        _confine(request, await meters.get_meter(conn, path_id(request)), "meter")
-        return reply(await meters.update_meter(conn, principal(request), path_id(request), body))
+add_route(routes, scoped_create(f"/meter-points/{ID}/meters", "metering.meters.install",
+                                "Fit a meter where none is fitted; its first reading is stored.",
+                                meters.MeterInstall, _point, meters.install_meter))
+add_route(routes, scoped_create(f"/meter-points/{ID}/replacements", "metering.meters.replace",
+                                "Replace the fitted meter: its final and the new meter's first reading, in one "
+                                "transaction.", meters.MeterReplace, _point, meters.replace_meter))
+add_route(routes, item_update(f"/meters/{ID}", "metering.meters.update",
+                              "Change a meter's model, or bind it to a gateway device (or unbind it).",
+                              meters.MeterUpdate, meters.get_meter, "meter", meters.update_meter))
 
 
 @routes.get(f"/meter-points/{ID}/readings", name="metering.readings.list")
@@ -169,24 +140,12 @@ async def list_readings(request: web.Request) -> web.Response:
     return reply(page(items, limit))
 
 
-@routes.post(f"/meter-points/{ID}/readings", name="metering.readings.create")
-@endpoint
-async def create_reading(request: web.Request) -> web.Response:
-    """Enter a reading taken by hand; flags say what looks wrong about it."""
-    body = await parse_body(request, readings.ManualReading)
-    async with engine(request).begin() as conn:
-        point = await _point(conn, request)
-        return reply(await readings.add_manual(conn, principal(request), point, body), 201)
-
-
-@routes.patch(f"/readings/{ID}", name="metering.readings.update")
-@endpoint
-async def update_reading(request: web.Request) -> web.Response:
-    """Mark a reading invalid (left out of consumption) or valid again."""
-    body = await parse_body(request, readings.ReadingUpdate)
-    async with engine(request).begin() as conn:
-        _confine(request, await readings.get_reading(conn, path_id(request)), "reading")
-        return reply(await readings.update_reading(conn, principal(request), path_id(request), body))
+add_route(routes, scoped_create(f"/meter-points/{ID}/readings", "metering.readings.create",
+                                "Enter a reading taken by hand; flags say what looks wrong about it.",
+                                readings.ManualReading, _point, readings.add_manual))
+add_route(routes, item_update(f"/readings/{ID}", "metering.readings.update",
+                              "Mark a reading invalid (left out of consumption) or valid again.",
+                              readings.ReadingUpdate, readings.get_reading, "reading", readings.update_reading))
 
 
 async def _period(conn: AsyncConnection, point: Any, month: str | None, since: Any, until: Any) -> Period:
@@ -216,30 +175,17 @@ async def create_estimate(request: web.Request) -> web.Response:
         return reply(await service.store_estimate(conn, principal(request), point, period), 201)
 
 
-async def _upload(request: web.Request) -> bytes:
-    data = bytearray()
-    async for chunk in request.content.iter_chunked(1 << 16):
-        data += chunk
-        if len(data) > MAX_FILE_BYTES:
-            raise web.HTTPRequestEntityTooLarge(max_size=MAX_FILE_BYTES, actual_size=len(data))
-    if not data:
-        raise BadRequest("body: send the CSV or XLSX file as the request body")
-    return bytes(data)
-
-
 @routes.post("/estates/{estate}/meter-readings/import", name="metering.readings.import_file")
 @endpoint
 async def import_file(request: web.Request) -> web.Response:
     """Check (dry_run=true) or import readings from a CSV/XLSX: all or nothing, problems by row and column."""
     estate = _estate(request)
     check_query(request, {"dry_run", "filename"})
-    dry_run = request.query.get("dry_run", "false").lower()
-    if dry_run not in ("true", "false", "1", "0"):
-        raise BadRequest(f"dry_run: expected true or false, got {dry_run!r}")
-    data = await _upload(request)
+    dry_run = parse_flag("dry_run", request.query.get("dry_run"))
+    data = await read_upload(request, MAX_FILE_BYTES)
     try:
         report = await import_readings(engine(request), principal(request), estate, data,
-                                       filename=request.query.get("filename"), dry_run=dry_run in ("true", "1"))
+                                       filename=request.query.get("filename"), dry_run=dry_run)
     except FileProblem as exc:
         raise BadRequest(f"file: {exc}") from None
     return reply(report.as_dict(), 200 if report.dry_run or report.written else 422)
@@ -268,11 +214,6 @@ async def list_alerts(request: web.Request) -> web.Response:
         return reply({"items": await alerts.list_alerts(conn, estate, status=status)})
 
 
-@routes.patch(f"/leak-alerts/{ID}", name="metering.leaks.update")
-@endpoint
-async def update_alert(request: web.Request) -> web.Response:
-    """Close a leak alert saying what was found, or open it again."""
-    body = await parse_body(request, alerts.AlertUpdate)
-    async with engine(request).begin() as conn:
-        _confine(request, await alerts.get_alert(conn, path_id(request)), "leak alert")
-        return reply(await alerts.update_alert(conn, principal(request), path_id(request), body))
+add_route(routes, item_update(f"/leak-alerts/{ID}", "metering.leaks.update",
+                              "Close a leak alert saying what was found, or open it again.",
+                              alerts.AlertUpdate, alerts.get_alert, "leak alert", alerts.update_alert))

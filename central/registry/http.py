@@ -12,7 +12,7 @@ from aiohttp import web
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from central.api.errors import BadRequest
+from central.api.errors import BadRequest, json_error
 from central.api.params import decode_cursor, encode_cursor, parse_int
 from central.auth.principal import PRINCIPAL, Principal
 from central.auth.roles import Role
@@ -42,10 +42,6 @@ def reply(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=dumps)
 
 
-def _error(kind: type[web.HTTPException], error: str, message: str) -> web.HTTPException:
-    return kind(text=orjson.dumps({"error": error, "message": message}).decode(), content_type="application/json")
-
-
 def endpoint(handler: Handler) -> Handler:
     """Turn the services' errors into answers: NotFound 404, Conflict 409, Invalid 400."""
     @functools.wraps(handler)
@@ -53,20 +49,20 @@ def endpoint(handler: Handler) -> Handler:
         try:
             return await handler(request)
         except NotFound as exc:
-            raise _error(web.HTTPNotFound, "not_found", exc.message) from None
+            raise json_error(web.HTTPNotFound, "not_found", exc.message) from None
         except Conflict as exc:
-            raise _error(web.HTTPConflict, "conflict", exc.message) from None
+            raise json_error(web.HTTPConflict, "conflict", exc.message) from None
         except Invalid as exc:
             raise BadRequest(exc.message) from None
         except DataError:  # a value the body's types let through but the column cannot hold
             raise BadRequest("a value is too long or out of range for what the registry stores") from None
         except IntegrityError:  # two writers raced past the service's own checks
-            raise _error(web.HTTPConflict, "conflict", "another change to the same record came first; "
-                                                       "reload and try again") from None
+            raise json_error(web.HTTPConflict, "conflict", "another change to the same record came first; "
+                                                           "reload and try again") from None
         except DataKeyError as exc:
             log.error("identity numbers cannot be protected or read: %s", exc)
-            raise _error(web.HTTPServiceUnavailable, "data_key", "the data key is not usable; see the central log") \
-                from None
+            raise json_error(web.HTTPServiceUnavailable, "data_key",
+                             "the data key is not usable; see the central log") from None
     return wrapped
 
 

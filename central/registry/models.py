@@ -8,8 +8,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import (BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, Numeric, String, Text,
-                        UniqueConstraint, text)
+from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, LargeBinary,
+                        Numeric, String, Text, UniqueConstraint, text)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from central.models import Base, Id
@@ -217,3 +217,26 @@ class PerformanceRecord(Base):
     metric: Mapped[str] = mapped_column(String(64))
     value: Mapped[Decimal] = mapped_column(Area)
     note: Mapped[str] = mapped_column(Text, default="")
+
+
+class HolderPhoto(Base):
+    """The photo of a resident or member of staff (an access card's holder), shown to guards beside each tap.
+
+    One per holder, replaced whole. Bytes live in the database so backups carry them; 512 KiB at most."""
+
+    __tablename__ = "holder_photos"
+    __table_args__ = (CheckConstraint("holder_kind IN ('resident', 'staff')", name="ck_holder_photos_kind"),
+                      Index("ix_holder_photos_estate", "estate"))
+
+    holder_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    holder_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    """residents.id or staff.id, as holder_kind says."""
+    estate: Mapped[str] = _estate_fk()
+    content_type: Mapped[str] = mapped_column(String(32))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    """Hex digest of data: the ETag, and what the audit log keeps instead of the bytes."""
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

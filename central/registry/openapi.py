@@ -1,11 +1,11 @@
 """OpenAPI paths of the registry, made from its routes: summaries from the handlers, bodies from the pydantic models."""
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from pydantic import BaseModel
 
+from central.api.openapi_build import ERROR, PAGE, Module
 from central.registry import attendance, estates, performance, property, residents, staff, units, vehicles
 from central.registry.routes import routes
 
@@ -28,11 +28,10 @@ BODIES: dict[str, type[BaseModel]] = {
     "registry.performance.create": performance.PerformanceCreate,
     "registry.performance.update": performance.PerformanceUpdate,
 }
-_PAGE = {"cursor": "The next_cursor of the previous page, unchanged", "limit": "Page size, 1..1000 (default 100)"}
 QUERIES: dict[str, dict[str, str]] = {
-    "registry.units.list": {"building": "Building code", "status": "occupied, vacant, let or renovating", **_PAGE},
-    "registry.residents.list": _PAGE,
-    "registry.vehicles.list": _PAGE,
+    "registry.units.list": {"building": "Building code", "status": "occupied, vacant, let or renovating", **PAGE},
+    "registry.residents.list": PAGE,
+    "registry.vehicles.list": PAGE,
     "registry.parking.list": {"kind": "owned, rented or temporary"},
     "registry.staff.list": {"active": "true or false"},
     "registry.search": {"q": "A name, phone (or its last 4+ digits), unit (3-1201), plate, identity or card number"},
@@ -40,45 +39,21 @@ QUERIES: dict[str, dict[str, str]] = {
     "registry.attendance.list": {"month": "YYYY-MM (required)"},
     "registry.performance.list": {"period": "YYYY-MM", "staff": "Staff member id"},
 }
-_ERROR = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+_IMAGE = {t: {"schema": {"type": "string", "format": "binary"}} for t in ("image/jpeg", "image/png")}
 
 
-def _operation(name: str, method: str, path: str, summary: str) -> dict[str, Any]:
-    created = method == "POST" and not name.endswith("move_out")
-    operation: dict[str, Any] = {
-        "summary": summary, "operationId": "".join(p.title() if i else p for i, p in
-                                                   enumerate(re.split(r"[._]", name))),
-        "tags": ["registry"],
-        "responses": {
-            "201" if created else "200": {"description": "Done; decimals are strings, times ISO 8601",
-                                          "content": {"application/json": {"schema": {"type": "object"}}}},
-            "400": {"description": "A field or parameter is wrong; the message names it", **_ERROR},
-            "401": {"description": "Not logged in"}, "403": {"description": "The role may not do this"},
-            "404": {"description": "No such record, or one in an estate the user may not see", **_ERROR}}}
-    if method in ("POST", "PATCH"):
-        operation["responses"]["409"] = {"description": "Clashes with an existing record", **_ERROR}
-    parameters = [{"name": p, "in": "path", "required": True,
-                   "schema": {"type": "integer"} if p == "id" else {"type": "string"}}
-                  for p in re.findall(r"\{(\w+)\}", path)]
-    parameters += [{"name": q, "in": "query", "required": False, "description": text, "schema": {"type": "string"}}
-                   for q, text in QUERIES.get(name, {}).items()]
-    if parameters:
-        operation["parameters"] = parameters
-    if name in BODIES:
-        schema = BODIES[name].model_json_schema()
-        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
-    return operation
+def _extra(name: str, _method: str, operation: dict[str, Any]) -> None:
+    if name.endswith("_photo.get"):
+        operation["responses"]["200"] = {"description": "The image, with its ETag", "content": _IMAGE}
+        operation["responses"]["304"] = {"description": "Unchanged since the ETag sent in If-None-Match"}
+    if name.endswith("_photo.set"):
+        operation["requestBody"] = {"required": True, "content": _IMAGE}
+        operation["responses"]["413"] = {"description": "Over 512 KiB", **ERROR}
+        operation["responses"]["415"] = {"description": "Not image/jpeg or image/png", **ERROR}
 
 
-def _paths() -> dict[str, Any]:
-    paths: dict[str, Any] = {}
-    for route in routes:
-        name = route.kwargs["name"]
-        path = re.sub(r"\{(\w+):[^}]*\}", r"{\1}", route.path)
-        doc = (route.handler.__doc__ or name.replace("registry.", "").replace(".", " ").replace("_", " ")).strip()
-        paths.setdefault(path, {})[route.method.lower()] = _operation(name, route.method, path,
-                                                                      doc.splitlines()[0])
-    return paths
-
-
-PATHS: dict[str, Any] = _paths()
+PATHS: dict[str, Any] = Module(
+    tag="registry", done="Done; decimals are strings, times ISO 8601",
+    not_found="No such record, or one in an estate the user may not see", conflict="Clashes with an existing record",
+    status=lambda name, method: "201" if method == "POST" and not name.endswith("move_out") else "200",
+    queries=QUERIES, bodies=BODIES, extra=_extra).paths(routes)

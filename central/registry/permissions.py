@@ -74,4 +74,11 @@ REGISTRY_PERMISSIONS: dict[str, frozenset[Role]] = {
     "registry.performance.create": OFFICE,
     "registry.performance.update": OFFICE,
     "registry.performance.delete": OFFICE,
+    # Photos: guards see the face beside each tap at the gate; a resident sees their own.
+    "registry.resident_photo.get": OFFICE | {G, R},
+    "registry.resident_photo.set": OFFICE,
+    "registry.resident_photo.delete": OFFICE,
+    "registry.staff_photo.get": OFFICE | {G},
+    "registry.staff_photo.set": OFFICE,
+    "registry.staff_photo.delete": OFFICE,
 }

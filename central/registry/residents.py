@@ -9,7 +9,7 @@ from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from central.auth.principal import Principal
-from central.registry import identity
+from central.registry import identity, photos
 from central.registry.common import (Body, Email, Name, Phone, RecordId, audit, changes, load, name_key, phone_rev,
                                      plain, require_estate)
 from central.registry.errors import Conflict, Invalid
@@ -153,6 +153,7 @@ async def delete_resident(conn: AsyncConnection, actor: Principal, resident_id: 
         raise Conflict(f"resident {resident_id} has occupancy history, which is kept; record a move-out instead")
     if await conn.scalar(select(Vehicle.id).where(Vehicle.resident_id == resident_id).limit(1)):
         raise Conflict(f"resident {resident_id} has vehicles; delete or transfer them first")
+    await photos.forget_photo(conn, actor, "resident", resident_id)
     await conn.execute(Resident.__table__.delete().where(Resident.id == resident_id))
     await audit(conn, actor, "resident", "delete", resident_id, before["estate"], before, None)
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from central.registry import routes_people, routes_property, routes_staff
+from central.registry import routes_people, routes_photos, routes_property, routes_staff
 
-routes: list[web.AbstractRouteDef] = [*routes_property.routes, *routes_people.routes, *routes_staff.routes]
+routes: list[web.AbstractRouteDef] = [*routes_property.routes, *routes_people.routes, *routes_staff.routes,
+                                      *routes_photos.routes]
 
 
 def add_routes(api: web.Application) -> None:

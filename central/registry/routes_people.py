@@ -10,7 +10,7 @@ from central.api.errors import BadRequest
 from central.auth.scope import check_estate
 from central.registry import estates, residents, search, vehicles
 from central.registry.errors import NotFound
-from central.registry.crud import estate_create, item_delete, item_update
+from central.registry.crud import add_route, estate_create, item_action, item_delete, item_update
 from central.registry.http import (check_own_resident, check_query, confine, endpoint, engine, is_resident, page,
                                    page_params, path_id, principal, reply)
 
@@ -81,14 +81,9 @@ async def add_occupancy(request: web.Request) -> web.Response:
         return reply(await residents.add_occupancy(conn, principal(request), path_id(request), body), 201)
 
 
-@custom.post(f"/occupancies/{ID}/move-out", name="registry.occupancies.move_out")
-@endpoint
-async def move_out(request: web.Request) -> web.Response:
-    """End an occupancy; the record stays in the resident's history."""
-    body = await parse_body(request, residents.MoveOut)
-    async with engine(request).begin() as conn:
-        confine(principal(request), await residents.get_occupancy(conn, path_id(request)), "occupancy")
-        return reply(await residents.move_out(conn, principal(request), path_id(request), body))
+add_route(custom, item_action(f"/occupancies/{ID}/move-out", "registry.occupancies.move_out",
+                             "End an occupancy; the record stays in the resident's history.", residents.MoveOut,
+                             residents.get_occupancy, "occupancy", residents.move_out))
 
 
 @custom.get("/estates/{estate}/vehicles", name="registry.vehicles.list")

@@ -9,6 +9,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from central.auth.principal import Principal
+from central.registry import photos
 from central.registry.common import Body, Name, Phone, audit, changes, load, name_key, phone_rev, plain, \
     require_estate
 from central.registry.errors import Conflict
@@ -116,6 +117,7 @@ async def delete_staff(conn: AsyncConnection, actor: Principal, staff_id: int) -
         if await conn.scalar(select(model.id).where(model.staff_id == staff_id).limit(1)):
             raise Conflict(f"staff member {staff_id} has {what} records, which are kept; set active to false instead")
     await conn.execute(StaffCard.__table__.delete().where(StaffCard.staff_id == staff_id))
+    await photos.forget_photo(conn, actor, "staff", staff_id)
     await conn.execute(Staff.__table__.delete().where(Staff.id == staff_id))
     await audit(conn, actor, "staff", "delete", staff_id, before["estate"], before, None)
 

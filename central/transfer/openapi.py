@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from central.api.openapi_build import ERROR
 from central.transfer.sheets import SHEETS
 
 _ESTATE = {"name": "estate", "in": "path", "required": True, "schema": {"type": "string"}}
 _SHEET = {"name": "sheet", "in": "query", "required": False, "schema": {"type": "string", "enum": list(SHEETS)},
           "description": "Which sheet; a CSV is recognised by its headers and an XLSX by its worksheet titles"}
-_ERROR = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 _REPORT = {"content": {"application/json": {"schema": {"type": "object", "properties": {
     "dry_run": {"type": "boolean"}, "written": {"type": "boolean"}, "sheets": {"type": "object"},
     "created": {"type": "object"}, "updated": {"type": "object"}, "unchanged": {"type": "boolean"},
@@ -17,7 +17,7 @@ _REPORT = {"content": {"application/json": {"schema": {"type": "object", "proper
         "sheet": {"type": "string"}, "row": {"type": "integer"}, "column": {"type": ["string", "null"]},
         "cell": {"type": ["string", "null"]}, "message": {"type": "string"}}}}}}}}}
 _DENIED = {"401": {"description": "Not logged in"}, "403": {"description": "The role may not do this"},
-           "404": {"description": "No such estate, or one the user may not see", **_ERROR}}
+           "404": {"description": "No such estate, or one the user may not see", **ERROR}}
 
 PATHS: dict[str, Any] = {
     "/estates/{estate}/import": {"post": {
@@ -32,7 +32,7 @@ PATHS: dict[str, Any] = {
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":
                 {"schema": {"type": "string", "format": "binary"}}}},
         "responses": {"200": {"description": "Checked (dry run) or written", **_REPORT},
-                      "400": {"description": "The file cannot be read as a table", **_ERROR},
+                      "400": {"description": "The file cannot be read as a table", **ERROR},
                       "413": {"description": "The file is over 64 MiB"},
                       "422": {"description": "Problems were found; nothing was written", **_REPORT}, **_DENIED}}},
     "/estates/{estate}/export": {"get": {
@@ -47,5 +47,5 @@ PATHS: dict[str, Any] = {
             "text/csv": {"schema": {"type": "string"}},
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":
                 {"schema": {"type": "string", "format": "binary"}}}},
-            "400": {"description": "A parameter is wrong", **_ERROR}, **_DENIED}}},
+            "400": {"description": "A parameter is wrong", **ERROR}, **_DENIED}}},
 }

@@ -5,7 +5,9 @@ from typing import Any
 
 from aiohttp import web
 
+from central.api.body import read_upload
 from central.api.errors import BadRequest
+from central.api.params import parse_flag
 from central.auth.scope import check_estate
 from central.registry.estates import get_estate
 from central.registry.http import check_query, endpoint, engine, principal, reply
@@ -18,25 +20,6 @@ _TYPES = {"csv": "text/csv; charset=utf-8",
           "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
-def _flag(request: web.Request, name: str) -> bool:
-    value = request.query.get(name, "false").lower()
-    if value not in ("true", "false", "1", "0"):
-        raise BadRequest(f"{name}: expected true or false, got {value!r}")
-    return value in ("true", "1")
-
-
-async def _upload(request: web.Request) -> bytes:
-    """The raw request body, read past the API's 1 MiB JSON limit up to the import limit."""
-    data = bytearray()
-    async for chunk in request.content.iter_chunked(1 << 16):
-        data += chunk
-        if len(data) > MAX_FILE_BYTES:
-            raise web.HTTPRequestEntityTooLarge(max_size=MAX_FILE_BYTES, actual_size=len(data))
-    if not data:
-        raise BadRequest("body: send the CSV or XLSX file as the request body")
-    return bytes(data)
-
-
 @routes.post("/estates/{estate}/import", name="transfer.import_file")
 @endpoint
 async def import_sheet(request: web.Request) -> web.Response:
@@ -44,8 +27,8 @@ async def import_sheet(request: web.Request) -> web.Response:
     who, estate = principal(request), request.match_info["estate"]
     check_estate(who, estate)
     check_query(request, {"sheet", "dry_run", "filename"})
-    dry_run = _flag(request, "dry_run")
-    data = await _upload(request)
+    dry_run = parse_flag("dry_run", request.query.get("dry_run"))
+    data = await read_upload(request, MAX_FILE_BYTES)
     try:
         report = await import_file(engine(request), who, estate, data, filename=request.query.get("filename"),
                                    sheet=request.query.get("sheet"), dry_run=dry_run)

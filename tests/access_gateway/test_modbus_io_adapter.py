@@ -3,9 +3,7 @@ a silent or unreachable module."""
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
-import threading
 import time
 from collections.abc import AsyncIterator
 
@@ -16,17 +14,8 @@ from pymodbus.server import ModbusSerialServer
 from drivers.base import DeviceEvent
 from drivers.modbus_io import InputChange, InputTracker, ModbusIoAdapter, ModuleOffline
 from simulators.modbus_io import ModbusIoSim
+from tests.support.leftovers import no_leftovers  # noqa: F401  (autouse)
 from tests.support.services import free_port
-
-
-@pytest.fixture(autouse=True)
-async def no_leftovers() -> AsyncIterator[None]:
-    """Fail a test that leaves a task, a thread or a file descriptor behind."""
-    fds, threads = set(os.listdir("/proc/self/fd")), threading.active_count()
-    yield
-    assert asyncio.all_tasks() == {asyncio.current_task()}
-    assert threading.active_count() == threads
-    assert set(os.listdir("/proc/self/fd")) <= fds, "file descriptors left open"  # earlier tests may close theirs late
 
 
 class Rig:

@@ -99,6 +99,10 @@ def test_managers_grant_only_within_their_estates_and_every_change_is_audited(ce
     status, created = central.api("/users", method="POST", token=manager, body={
         "username": "guard-new", "password": PASSWORD, "role": "guard", "estates": ["demo"]})
     assert status == 201
+    status, body = central.api("/users", method="POST", token=manager, body={
+        "username": "guard-new", "password": PASSWORD, "role": "guard", "estates": ["demo"]})
+    assert status == 409 and body["error"] == "conflict"
+    assert body["message"].startswith("username: 'guard-new' is taken; choose another")
     assert central.api(f"/users/{other_guard}", method="PATCH", token=manager, body={"active": False})[0] == 404
     status, updated = central.api(f"/users/{created['id']}", method="PATCH", token=manager,
                                   body={"display_name": "Guard Sun", "active": False})

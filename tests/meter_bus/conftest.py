@@ -3,27 +3,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
-
-import pytest
 
 from drivers.base import DeviceEvent, DriverStats
 from drivers.meter_bus import BusOptions, LineSpec, MeterBusAdapter, MeterSpec
+from tests.support.leftovers import no_leftovers  # noqa: F401  (autouse)
 
 TIMEOUT = 10.0
-
-
-@pytest.fixture(autouse=True)
-async def no_leftovers() -> AsyncIterator[None]:
-    """Fail a test that leaves a task running or a file descriptor open."""
-    fds = set(os.listdir("/proc/self/fd"))
-    yield
-    await asyncio.sleep(0)
-    assert asyncio.all_tasks() == {asyncio.current_task()}
-    extra = set(os.listdir("/proc/self/fd")) - fds
-    assert not extra, [os.readlink(f"/proc/self/fd/{fd}") for fd in extra if os.path.exists(f"/proc/self/fd/{fd}")]
 
 
 async def until(condition: Callable[[], bool], timeout: float = TIMEOUT) -> None:

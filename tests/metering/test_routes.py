@@ -166,3 +166,30 @@ async def test_replacement_leak_check_and_import_through_the_api(api, demo):
                                                "&until=2026-10-01T09:00:00%2B08:00")
     assert status == 200 and used["quantity"] == "32.000" and [f["type"] for f in used["findings"]] == [
         "meter_replaced"]
+
+
+async def test_the_billing_register_is_set_and_shown_with_the_binding(api, demo):
+    mine, theirs = await _setup(api, demo)
+    status, fitted = await api("manager", "GET", f"/meter-points/{theirs}/meters")
+    meter = fitted["items"][0]
+    assert status == 200 and meter["register"] is None  # a well-known counter bills it
+    status, answer = await api("manager", "PATCH", f"/meters/{meter['id']}", {"register": "combined_active_energy"})
+    assert status == 200 and answer["register"] == "combined_active_energy"
+    for body in ({"register": "Forward Energy"}, {"register": ""}, {"register": 7}):
+        status, answer = await api("manager", "PATCH", f"/meters/{meter['id']}", body)
+        assert status == 400 and answer["message"].startswith("register:"), answer
+
+    status, done = await api("manager", "POST", f"/meter-points/{mine}/replacements", {
+        "at": "2026-09-15T12:00:00+08:00", "old_final": "30.00",
+        "new": {"serial": "W-NEW", "first_reading": "0", "register": "volume"}})
+    assert status == 201 and (done["fitted"]["device"], done["fitted"]["register"]) == ("wm-3-1201", "volume")
+    status, fitted = await api("resident", "GET", f"/meter-points/{mine}/meters")
+    assert status == 200 and not {"gateway", "device", "register"} & set(fitted["items"][-1])
+
+    status, point = await api("manager", "POST", "/estates/demo/meter-points", {
+        "kind": "water", "name": "lobby water", "common_area_id": demo["lobby"], "register_limit": "99999.99",
+        "max_per_day": "5"})
+    assert status == 201, point
+    status, answer = await api("manager", "POST", f"/meter-points/{point['id']}/meters", {
+        "serial": "W-LOBBY", "installed_at": "2026-08-20T10:00:00+08:00", "first_reading": "0", "register": "volume"})
+    assert status == 400 and answer["message"].startswith("register:"), answer

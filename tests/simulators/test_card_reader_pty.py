@@ -5,7 +5,7 @@ import argparse
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,17 +15,9 @@ from drivers.ascii_reader import AsciiReaderAdapter, encode_em4100, mask_card
 from drivers.base import DeviceEvent, DriverStats, TransportError
 from simulators import card_reader
 from simulators.card_reader import PtyCardReader, demo_cards
+from tests.support.leftovers import no_leftovers  # noqa: F401  (autouse)
 
 TIMEOUT = 5.0
-
-
-@pytest.fixture(autouse=True)
-async def no_leftovers() -> AsyncIterator[None]:
-    """Fail a test that leaves a task running or a file descriptor open."""
-    fds = set(os.listdir("/proc/self/fd"))
-    yield
-    assert asyncio.all_tasks() == {asyncio.current_task()}
-    assert set(os.listdir("/proc/self/fd")) <= fds, "file descriptors left open"  # earlier tests may close theirs late
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import select
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
@@ -24,6 +23,7 @@ from drivers.base import LocalProtocolError
 from drivers.modbus_meter import Register, decode_block, plan_reads
 from simulators import modbus_meter
 from simulators.modbus_meter import DEMO_UNITS, Fault, ModbusMeterSim, SimUnit
+from tests.support.leftovers import no_leftovers  # noqa: F401  (autouse)
 
 TIMEOUT = 5.0
 NO_REPLY = 0.3
@@ -48,16 +48,6 @@ WATER = SimUnit(unit_id=2, registers=(
 ), start={"volume": Decimal("12.345"), "flow": Decimal("0.36"), "meter_number": 20240917},
     step={"volume": Decimal("0.010")})
 UNITS = (ELECTRICITY, WATER)
-
-
-@pytest.fixture(autouse=True)
-async def no_leftovers() -> AsyncIterator[None]:
-    """Fail a test that leaves a task, a thread or a file descriptor behind."""
-    fds, threads = set(os.listdir("/proc/self/fd")), threading.active_count()
-    yield
-    assert asyncio.all_tasks() == {asyncio.current_task()}
-    assert threading.active_count() == threads
-    assert set(os.listdir("/proc/self/fd")) <= fds, "file descriptors left open"  # earlier tests may close theirs late
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import argparse
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,17 +15,9 @@ from drivers.base import DeviceEvent, DriverStats, TransportError
 from drivers.wiegand import BINARY_STX, DECIMAL_LINE_FC, FORMATS, HEX_LINE, WiegandReaderAdapter, encode_frame
 from simulators import wiegand_reader
 from simulators.wiegand_reader import PtyWiegandReader, demo_cards
+from tests.support.leftovers import no_leftovers  # noqa: F401  (autouse)
 
 TIMEOUT = 5.0
-
-
-@pytest.fixture(autouse=True)
-async def no_leftovers() -> AsyncIterator[None]:
-    """Fail a test that leaves a task running or a file descriptor open."""
-    fds = set(os.listdir("/proc/self/fd"))
-    yield
-    assert asyncio.all_tasks() == {asyncio.current_task()}
-    assert set(os.listdir("/proc/self/fd")) <= fds, "file descriptors left open"  # earlier tests may close theirs late
 
 
 class Harness:

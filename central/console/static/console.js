@@ -4,8 +4,9 @@
 (() => {
   const API = "/api/v1";
   const MAX_ROWS = 200;
+  const PHOTO_TTL_MS = 300000;  // the photo's Cache-Control max-age: then ask again (the ETag makes that cheap)
   const state = { lang: localStorage.getItem("estatelink.lang") || "zh-CN", csrf: null, me: null, estate: null,
-                  stream: null, seen: new Set() };
+                  stream: null, seen: new Set(), photos: new Map() };
   const $ = (id) => document.getElementById(id);
   const words = () => window.I18N[state.lang] || window.I18N["zh-CN"];
 
@@ -41,13 +42,36 @@
     if (event.kind === "access.decision") {
       return { what: words().kinds[d.granted ? "access.granted" : "access.denied"],
                cls: d.granted ? "granted" : "denied", where: d.door || event.device,
-               holder: d.holder_name || "", photo: d.holder_photo || null, card: d.card || "",
+               holder: d.holder_name || "", holderId: d.holder_id || null, card: d.card || "",
                detail: d.granted ? "" : (words().reasons[d.reason] || d.reason || "") };
     }
     const alarm = ["door.forced", "door.held_open", "device.tamper", "device.offline"].includes(event.kind);
     return { what: words().kinds[event.kind] || event.kind, cls: alarm ? "alarm" : "", where: d.door || event.device,
-             holder: d.holder_name || "", photo: null, card: d.card || "",
+             holder: d.holder_name || "", holderId: null, card: d.card || "",
              detail: d.open_s ? `${Math.round(d.open_s)} s` : "" };
+  }
+
+  // A card's holder id is r-<resident id> or s-<staff id> (central/access/common.py): the registry's photo.
+  function photoPath(holderId) {
+    const match = /^([rs])-(\d+)$/.exec(holderId || "");
+    return match ? `/${match[1] === "r" ? "residents" : "staff"}/${match[2]}/photo` : null;
+  }
+
+  // The holder's photo as an object URL, or null when they have none. An <img src> could not be told "no
+  // photo" without a broken-image icon, so the page fetches with the guard's session and caches one answer per
+  // holder (missing photos included) for PHOTO_TTL_MS; a later tap asks again and frees the old URL.
+  function photoOf(holderId) {
+    const path = photoPath(holderId);
+    if (!path) return Promise.resolve(null);
+    const known = state.photos.get(holderId);
+    if (known && Date.now() - known.at < PHOTO_TTL_MS) return known.url;
+    const url = fetch(API + path, { credentials: "same-origin" })
+      .then(async (r) => (r.ok && r.headers.get("Content-Type")?.startsWith("image/")
+        ? URL.createObjectURL(await r.blob()) : null))
+      .catch(() => null);
+    state.photos.set(holderId, { at: Date.now(), url });
+    if (known) url.then(() => known.url.then((old) => old && URL.revokeObjectURL(old)));
+    return url;
   }
 
   function cell(row, text) {
@@ -69,13 +93,15 @@
     cell(row, view.what);
     const holder = cell(row, "");
     holder.className = "holder";
-    if (view.photo) {
-      const img = document.createElement("img");
-      img.src = view.photo;
-      img.alt = "";
-      holder.append(img);
-    }
     holder.append(document.createTextNode(view.holder));
+    photoOf(view.holderId).then((url) => {
+      if (!url) return;  // no photo: no image at all
+      const img = document.createElement("img");
+      img.alt = "";
+      img.addEventListener("error", () => img.remove());  // bytes the browser cannot draw: no broken image
+      img.src = url;
+      holder.prepend(img);
+    });
     cell(row, view.card);
     cell(row, view.detail);
     const body = $("feed").tBodies[0];
