@@ -172,7 +172,9 @@ async def export_records(config: CentralConfig, args: argparse.Namespace) -> int
 
 
 async def bill_run(config: CentralConfig, args: argparse.Namespace) -> int:
-    """Preview or post an estate's bill run for a period, with a progress bar; exit 1 when something is held."""
+    """Preview or post an estate's bill run for a period (a post queues its bill notices), with a progress bar; exit 1
+    when something is held."""
+    from central.billing.runner import post_notices
     from central.billing.runs import execute
     from central.registry.errors import Invalid
 
@@ -185,6 +187,8 @@ async def bill_run(config: CentralConfig, args: argparse.Namespace) -> int:
         async with engine.connect() as conn:
             await require_estate(conn, args.estate)
         run_id, outcome = await execute(engine, SYSTEM, args.estate, args.period, mode, progress)
+        if mode == "post":  # as a run posted from the API or the schedule: its notices follow at once
+            await post_notices(engine, SYSTEM, args.estate, args.period, progress)
     except (NotFound, Invalid) as exc:
         print(f"cannot run: {exc.message}", file=sys.stderr)
         return 2

@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from central.auth.principal import Principal
+from central.billing import notices
 from central.billing.errors import Conflict, Invalid, NotFound
 from central.billing.ledger import add_posting, month_of, plain_posting, unit_position, unit_rows
 from central.billing.ledger_math import PostingKind
@@ -102,6 +103,8 @@ async def record_money(conn: AsyncConnection, actor: Principal, unit: Any, *, pu
     await add_posting(conn, actor, estate=unit.estate, unit_id=unit.id, kind=kind, amount=signed,
                       period=month_of(at, await estate_zone(conn, unit.estate)), bill_id=bill_id,
                       payment_id=payment_id, note=note)
+    if kind is not PostingKind.REFUND:  # a reminder of a bill this settles must not go
+        await notices.after_payment(conn, actor, unit.estate, unit.id)
     after = await receipt(conn, payment_id)
     await audit(conn, actor, "payment", purpose, payment_id, unit.estate, None, after)
     return payment_id
@@ -143,6 +146,7 @@ async def discount(conn: AsyncConnection, actor: Principal, unit_id: int, body: 
                                    amount=-body.amount, period=month_of(wire.utc_now(),
                                                                         await estate_zone(conn, unit.estate)),
                                    bill_id=body.bill_id, note=body.note)
+    await notices.after_payment(conn, actor, unit.estate, unit_id)
     after = await get_posting(conn, posting_id)
     await audit(conn, actor, "posting", "discount", posting_id, unit.estate, None, after)
     return after

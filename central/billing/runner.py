@@ -2,9 +2,10 @@
 
 The schedule is off unless ESTATELINK_BILL_RUN_DAY (1..28) is set: on that day of every month, at
 ESTATELINK_BILL_RUN_HOUR (default 2) in ESTATELINK_BILLING_TZ (default Asia/Shanghai), every estate with an
-active fee item posts the previous month's run; every day at ESTATELINK_LATE_FEE_HOUR (default 3) late fees
-are assessed. With several central processes on PostgreSQL, an advisory lock lets one of them run each job;
-the runs' idempotency keys make a second one harmless anyway.
+active fee item posts the previous month's run and queues its bill notices; every day at
+ESTATELINK_LATE_FEE_HOUR (default 3) late fees are assessed, then reminders and dunning follow
+(central/billing/notices.py). With several central processes on PostgreSQL, an advisory lock lets one of them
+run each job; the runs' idempotency keys (and the notices' dedup keys) make a second one harmless anyway.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from central.auth.principal import SYSTEM, Principal
-from central.billing import late_fees, runs
+from central.billing import late_fees, notices, runs
 from central.billing.errors import Conflict
 from central.billing.models import FeeItem, Posting
 from central.keys import ENGINE
@@ -70,6 +71,8 @@ class BillRunner:
     async def _run(self, actor: Principal, estate: str, period: str, mode: str, run_id: int, tick: Any) -> None:
         try:
             await runs.execute(self.engine, actor, estate, period, mode, tick, run_id)
+            if mode == "post":
+                await post_notices(self.engine, actor, estate, period, tick)
         except Exception:
             log.exception("bill run %s (%s %s %s) failed", run_id, mode, estate, period)
         finally:
@@ -101,6 +104,17 @@ class BillRunner:
 RUNNER = web.AppKey("billing_runner", BillRunner)
 SCHEDULER = web.AppKey("billing_scheduler", object)
 """The running AsyncIOScheduler, or None when the schedule is off."""
+
+
+async def post_notices(engine: AsyncEngine, actor: Principal, estate: str, period: str, tick: Any = None) -> None:
+    """After a post: queue the period's bill notices and reminders (a step of its own: the run stays posted if it
+    fails, and the daily job catches up the bills not yet due)."""
+    try:
+        summary = await notices.notify_bills(engine, actor, estate, period=period, progress=tick)
+    except Exception:
+        log.exception("bill notices of %s %s could not be queued; the daily job will try again", estate, period)
+        return
+    log.info("bill notices of %s %s: %s", estate, period, summary)
 
 
 def previous_month(today: date) -> str:
@@ -150,6 +164,20 @@ async def daily_late_fees(engine: AsyncEngine) -> None:
                 today = datetime.now(await estate_zone(conn, estate)).date()
                 summary = await late_fees.assess(conn, SYSTEM, estate, today)
             log.info("late fees of %s on %s: %s bills, %s", estate, today, summary["bills"], summary["total"])
+            await daily_notices(engine, estate, today)
+
+
+async def daily_notices(engine: AsyncEngine, estate: str, today: date) -> None:
+    """After the day's late fees: notices of bills not yet due that lack one, reminders of bills paid meanwhile
+    cancelled, dunning; a failure is logged and leaves the other estates' jobs alone."""
+    try:
+        caught_up = await notices.notify_bills(engine, SYSTEM, estate, due_from=today)
+        async with engine.begin() as conn:
+            dunning = await notices.daily_dunning(conn, SYSTEM, estate, today)
+    except Exception:
+        log.exception("notices of %s on %s could not be queued", estate, today)
+        return
+    log.info("notices of %s on %s: bill notices %s; %s", estate, today, caught_up, dunning)
 
 
 def _hour(name: str, default: int) -> int:

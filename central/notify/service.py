@@ -9,11 +9,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -103,12 +103,22 @@ def _check(request: NoticeRequest) -> str:
     return recipient
 
 
-async def _check_owner(conn: AsyncConnection, request: NoticeRequest) -> None:
-    """The unit and the resident, when named, must belong to the notice's estate."""
-    for model, value, name in ((Unit, request.unit_id, "unit_id"), (Resident, request.resident_id, "resident_id")):
-        if value is not None and not await conn.scalar(select(model.id).where(model.id == value,
-                                                                              model.estate == request.estate)):
-            raise Invalid(name, f"estate {request.estate!r} has no {name.removesuffix('_id')} with id {value}")
+async def _check_owners(conn: AsyncConnection, requests: Sequence[NoticeRequest]) -> None:
+    """The units and residents the notices name must belong to each notice's estate (one query per kind and
+    estate, however many notices)."""
+    for model, name in ((Unit, "unit_id"), (Resident, "resident_id")):
+        named: dict[str, set[int]] = {}
+        for request in requests:
+            if (value := getattr(request, name)) is not None:
+                named.setdefault(request.estate, set()).add(value)
+        for estate, ids in named.items():
+            found: set[int] = set()
+            ordered = sorted(ids)
+            for start in range(0, len(ordered), 1000):
+                found.update((await conn.execute(select(model.id).where(
+                    model.estate == estate, model.id.in_(ordered[start:start + 1000])))).scalars())
+            if missing := ids - found:
+                raise Invalid(name, f"estate {estate!r} has no {name.removesuffix('_id')} with id {min(missing)}")
 
 
 def _insert(conn: AsyncConnection) -> Any:
@@ -122,46 +132,84 @@ async def enqueue(conn: AsyncConnection, actor: Principal, request: NoticeReques
     return (await enqueue_many(conn, actor, [request], now=now))[0]
 
 
+_CHUNK = 400
+"""Notices per INSERT: about 20 columns each, well inside SQLite's 32,766 parameters a statement."""
+_UNIQUE = ["estate", "channel", "purpose", "dedup_key"]
+
+
+def _values(request: NoticeRequest, recipient: str, now: datetime) -> dict[str, Any]:
+    text = templates.render(request.template, request.locale, request.channel, request.data)
+    return dict(
+        estate=request.estate, unit_id=request.unit_id, resident_id=request.resident_id, channel=request.channel,
+        recipient=recipient, locale=request.locale, purpose=request.purpose, dedup_key=request.dedup_key,
+        template=request.template, template_data=templates.plain_data(request.template, request.data),
+        subject=text.subject, body=text.body, document=stored(request.document) if request.document else None,
+        attachment_name=request.attachment.filename if request.attachment else None, status="queued",
+        attempts=0, next_attempt_at=max(now, (request.send_after or now).astimezone(UTC)), created_at=now,
+        updated_at=now)
+
+
+def _key(values: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    return values["estate"], values["channel"], values["purpose"], values["dedup_key"]
+
+
+async def _insert_new(conn: AsyncConnection, rows: list[dict[str, Any]]) -> dict[tuple[str, str, str, str], int]:
+    """Insert the rows whose key is not queued yet (the first of a key given twice); their ids by key."""
+    created: dict[tuple[str, str, str, str], int] = {}
+    for start in range(0, len(rows), _CHUNK):
+        result = await conn.execute(_insert(conn).values(rows[start:start + _CHUNK]).on_conflict_do_nothing(
+            index_elements=_UNIQUE).returning(Notification.id, *(getattr(Notification, c) for c in _UNIQUE)))
+        created.update({(r.estate, r.channel, r.purpose, r.dedup_key): r.id for r in result})
+    return created
+
+
+async def _existing(conn: AsyncConnection, keys: set[tuple[str, str, str, str]]) -> dict[tuple, tuple[int, str]]:
+    """(id, status) of notices queued before, by key."""
+    found: dict[tuple, tuple[int, str]] = {}
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), _CHUNK):
+        chunk = ordered[start:start + _CHUNK]
+        rows = await conn.execute(select(Notification.id, Notification.status, *(getattr(Notification, c)
+                                                                                 for c in _UNIQUE)).where(
+            tuple_(*(getattr(Notification, c) for c in _UNIQUE)).in_(chunk)))
+        found.update({(r.estate, r.channel, r.purpose, r.dedup_key): (r.id, r.status) for r in rows})
+    return found
+
+
 async def enqueue_many(conn: AsyncConnection, actor: Principal, requests: Sequence[NoticeRequest], *,
                        now: datetime | None = None) -> list[Enqueued]:
     """Queue notices in the caller's transaction, each audited; the answer is in the order given."""
     now = now or wire.utc_now()
-    known: set[str] = set()
-    done, audit = [], []
-    for request in requests:
-        recipient = _check(request)
-        if request.estate not in known:
-            await require_estate(conn, request.estate)
-            known.add(request.estate)
-        await _check_owner(conn, request)
-        text = templates.render(request.template, request.locale, request.channel, request.data)
-        values = dict(
-            estate=request.estate, unit_id=request.unit_id, resident_id=request.resident_id, channel=request.channel,
-            recipient=recipient, locale=request.locale, purpose=request.purpose, dedup_key=request.dedup_key,
-            template=request.template, template_data=templates.plain_data(request.template, request.data),
-            subject=text.subject, body=text.body, document=stored(request.document) if request.document else None,
-            attachment_name=request.attachment.filename if request.attachment else None, status="queued",
-            attempts=0, next_attempt_at=max(now, request.send_after or now), created_at=now, updated_at=now)
-        new_id = (await conn.execute(_insert(conn).values(**values).on_conflict_do_nothing(
-            index_elements=["estate", "channel", "purpose", "dedup_key"]).returning(Notification.id))).scalar()
-        if new_id is None:
-            found = (await conn.execute(select(Notification.id, Notification.status).where(
-                Notification.estate == request.estate, Notification.channel == request.channel,
-                Notification.purpose == request.purpose, Notification.dedup_key == request.dedup_key))).one()
-            done.append(Enqueued(found.id, False, found.status))
+    recipients = [_check(request) for request in requests]
+    for estate in sorted({request.estate for request in requests}):
+        await require_estate(conn, estate)
+    await _check_owners(conn, requests)
+    rows = [_values(request, recipient, now) for request, recipient in zip(requests, recipients, strict=True)]
+    created = await _insert_new(conn, rows)
+    earlier = await _existing(conn, {_key(row) for row in rows} - created.keys()) if len(created) < len(rows) else {}
+    done, audit, names, claimed = [], [], [], set()
+    for request, row in zip(requests, rows, strict=True):
+        key = _key(row)
+        new_id = created.get(key)
+        if new_id is None or key in claimed:  # queued before, or earlier in this same call
+            found_id, status = earlier[key] if new_id is None else (new_id, "queued")
+            done.append(Enqueued(found_id, False, status))
             continue
+        claimed.add(key)
         if request.document is not None:
-            await conn.execute(update(Notification).where(Notification.id == new_id).values(
-                attachment_name=filename_for(request.document, new_id)))
+            names.append({"notice_id": new_id, "name": filename_for(request.document, new_id)})
         elif request.attachment is not None:
             await attachments.store(conn, new_id, request.attachment.filename, request.attachment.content_type,
                                     request.attachment.data, now)
         done.append(Enqueued(new_id, True, "queued"))
         audit.append({"action": "notification.enqueue", "entity": "notification", "entity_id": new_id,
                       "estate": request.estate, "before": None, "after": {
-                          "channel": request.channel, "recipient": recipient, "purpose": request.purpose,
+                          "channel": request.channel, "recipient": row["recipient"], "purpose": request.purpose,
                           "dedup_key": request.dedup_key, "template": request.template, "unit_id": request.unit_id,
-                          "resident_id": request.resident_id, "next_attempt_at": values["next_attempt_at"]}})
+                          "resident_id": request.resident_id, "next_attempt_at": row["next_attempt_at"]}})
+    if names:
+        await conn.execute(update(Notification).where(Notification.id == bindparam("notice_id")).values(
+            attachment_name=bindparam("name")), names)
     await record_changes(conn, actor, audit)
     return done
 
