@@ -1,6 +1,8 @@
 """The OpenAPI 3.1 document of the API, served at /api/v1/openapi.json."""
 from __future__ import annotations
 
+import copy
+import functools
 from typing import Any
 
 from aiohttp import web
@@ -103,18 +105,24 @@ def _module_paths() -> dict[str, Any]:
             **NOTIFY_PATHS}
 
 
-DOCUMENT["paths"].update(_module_paths())
-DOCUMENT["components"]["securitySchemes"] = {
-    "bearer": {"type": "http", "scheme": "bearer", "description": "An API token from POST /auth/tokens"},
-    "session": {"type": "apiKey", "in": "cookie", "name": "estatelink_session",
-                "description": "Browser session from POST /auth/login; unsafe methods need X-CSRF-Token"},
-}
-DOCUMENT["security"] = [{"bearer": []}, {"session": []}]
-for _public in ("/health", "/openapi.json"):
-    DOCUMENT["paths"][_public]["get"]["security"] = []
+@functools.cache
+def document() -> dict[str, Any]:
+    """The whole description, built on first use: the modules' paths import their routes, which import the API
+    package, so building it at import time would be circular."""
+    built = copy.deepcopy(DOCUMENT)
+    built["paths"].update(_module_paths())
+    built["components"]["securitySchemes"] = {
+        "bearer": {"type": "http", "scheme": "bearer", "description": "An API token from POST /auth/tokens"},
+        "session": {"type": "apiKey", "in": "cookie", "name": "estatelink_session",
+                    "description": "Browser session from POST /auth/login; unsafe methods need X-CSRF-Token"},
+    }
+    built["security"] = [{"bearer": []}, {"session": []}]
+    for public in ("/health", "/openapi.json"):
+        built["paths"][public]["get"]["security"] = []
+    return built
 
 
 @routes.get("/openapi.json", name="openapi")
 async def openapi(_request: web.Request) -> web.Response:
     """The API description."""
-    return web.json_response(DOCUMENT)
+    return web.json_response(document())
