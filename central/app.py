@@ -10,14 +10,14 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from central.access.sync import SYNC, AccessSync
-from central.api import routes as api_routes
 from central.api.errors import error_middleware
-from central.console import routes as console
+from central.api.mount import routes as api_routes
 from central.auth.middleware import auth_middleware
 from central.auth.permissions import PERMISSIONS, PUBLIC
 from central.billing.runner import billing_context
 from central.broker import EmbeddedBroker
 from central.config import CentralConfig
+from central.console import routes as console
 from central.db import create_engine, migrate
 from central.ingest.service import Ingest
 from central.keys import CONFIG, ENGINE, INGEST, LIVE

@@ -4,18 +4,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from central.api.errors import error_middleware
-from central.auth.middleware import auth_middleware
 from central.auth.principal import SYSTEM
 from central.auth.roles import Role
-from central.auth.service import NewUser, create_token, create_user, resolve_session_free_principal
 from central.billing.routes import add_routes
 from central.billing.runner import billing_context
-from central.keys import ENGINE
 from central.registry import residents
+from tests.support.api_app import api_app, role_tokens
 
 USERS = (("admin", Role.ADMIN, None), ("manager", Role.MANAGER, "demo"), ("manager-b", Role.MANAGER, "other"),
          ("cashier", Role.CASHIER, "demo"), ("guard", Role.GUARD, "demo"), ("resident", Role.RESIDENT, "demo"))
@@ -35,21 +31,9 @@ class Api:
 
 async def make_api(engine, demo: dict[str, int], users: tuple = USERS) -> tuple[TestClient, dict[str, str]]:
     """Accounts of every kind (the resident lives in 3-1201) and a test server with billing's routes."""
-    tokens = {}
     async with engine.begin() as conn:
         me = await residents.create_resident(conn, SYSTEM, "demo", residents.ResidentCreate(name="Resident Self"))
         await residents.add_occupancy(conn, SYSTEM, me["id"], residents.OccupancyCreate(
             unit_id=demo["3-1201"], relation="owner", move_in=date(2020, 1, 1)))
-        for who, role, estate in users:
-            user_id = await create_user(conn, SYSTEM, NewUser(
-                username=who, password="Correct-Horse-Battery-7", role=role,
-                estates=frozenset({estate}) if estate else frozenset(),
-                resident_id=me["id"] if role is Role.RESIDENT else None))
-            tokens[who] = await create_token(conn, await resolve_session_free_principal(conn, user_id), "tests")
-    app = web.Application(middlewares=[error_middleware])
-    app[ENGINE] = engine
-    app.cleanup_ctx.append(billing_context)
-    sub = web.Application(middlewares=[error_middleware, auth_middleware])
-    add_routes(sub)
-    app.add_subapp("/api/v1", sub)
-    return TestClient(TestServer(app)), tokens
+        tokens = await role_tokens(conn, users, me["id"])
+    return TestClient(TestServer(api_app(engine, add_routes, cleanup=[billing_context]))), tokens

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from central.api import routes as api_routes  # the API package first: it mounts billing's routes
+from central.api.mount import routes as api_routes
 from central.auth.permissions import BILLING, PUBLIC
 from central.billing.permissions import WEBHOOK
 from central.billing.routes import routes as billing_routes

@@ -5,20 +5,16 @@ from dataclasses import dataclass
 from datetime import date
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from central.api.errors import error_middleware
-from central.auth.middleware import auth_middleware
 from central.auth.permissions import METERING
 from central.auth.principal import SYSTEM
 from central.auth.roles import Role
-from central.auth.service import NewUser, create_token, create_user, resolve_session_free_principal
-from central.keys import ENGINE
 from central.metering.routes import add_routes
 from central.metering.routes import routes as metering_routes
 from central.registry import residents
 from central.transfer.tables import write_csv
+from tests.support.api_app import api_app, role_tokens
 
 
 @dataclass
@@ -39,21 +35,11 @@ async def api(engine, demo):
         me = await residents.create_resident(conn, SYSTEM, "demo", residents.ResidentCreate(name="Resident Self"))
         await residents.add_occupancy(conn, SYSTEM, me["id"], residents.OccupancyCreate(
             unit_id=demo["3-1201"], relation="owner", move_in=date(2020, 1, 1)))
-        tokens = {}
-        for who, role, estate in (("admin", Role.ADMIN, None), ("manager", Role.MANAGER, "demo"),
-                                  ("manager-b", Role.MANAGER, "other"), ("cashier", Role.CASHIER, "demo"),
-                                  ("guard", Role.GUARD, "demo"), ("technician", Role.TECHNICIAN, "demo"),
-                                  ("resident", Role.RESIDENT, "demo")):
-            user_id = await create_user(conn, SYSTEM, NewUser(
-                username=who, password="Correct-Horse-Battery-7", role=role,
-                estates=frozenset({estate}) if estate else frozenset(),
-                resident_id=me["id"] if role is Role.RESIDENT else None))
-            tokens[who] = await create_token(conn, await resolve_session_free_principal(conn, user_id), "tests")
-    app = web.Application(middlewares=[error_middleware])
-    app[ENGINE] = engine
-    sub = web.Application(middlewares=[error_middleware, auth_middleware])
-    add_routes(sub)
-    app.add_subapp("/api/v1", sub)
+        tokens = await role_tokens(conn, (("admin", Role.ADMIN, None), ("manager", Role.MANAGER, "demo"),
+                                           ("manager-b", Role.MANAGER, "other"), ("cashier", Role.CASHIER, "demo"),
+                                           ("guard", Role.GUARD, "demo"), ("technician", Role.TECHNICIAN, "demo"),
+                                           ("resident", Role.RESIDENT, "demo")), me["id"])
+    app = api_app(engine, add_routes)
     async with TestClient(TestServer(app)) as client:
         yield Api(client, tokens)
 

@@ -7,19 +7,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from aiohttp import ClientResponse, web
+from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 
-from central.api.errors import error_middleware
 from central.auth import routes as auth_routes
-from central.auth.middleware import auth_middleware
 from central.auth.principal import SYSTEM
 from central.auth.roles import Role
-from central.auth.service import NewUser, create_token, create_user, resolve_session_free_principal
-from central.keys import ENGINE
 from central.registry import estates, residents, staff
 from central.registry.images import MAX_BYTES
 from central.registry.routes import add_routes
+from tests.support.api_app import api_app, role_tokens
 from tests.support.images import jpeg, png
 
 
@@ -48,22 +45,11 @@ async def api(engine):
         me = await residents.create_resident(conn, SYSTEM, "demo", residents.ResidentCreate(name="Resident Self"))
         neighbour = await residents.create_resident(conn, SYSTEM, "demo", residents.ResidentCreate(name="Neighbour"))
         worker = await staff.create_staff(conn, SYSTEM, "demo", staff.StaffCreate(name="Guard Post"))
-        tokens = {}
-        for who, role, estate in (("admin", Role.ADMIN, None), ("manager", Role.MANAGER, "demo"),
-                                  ("manager-b", Role.MANAGER, "other"), ("cashier", Role.CASHIER, "demo"),
-                                  ("guard", Role.GUARD, "demo"), ("guard-b", Role.GUARD, "other"),
-                                  ("resident", Role.RESIDENT, "demo")):
-            user_id = await create_user(conn, SYSTEM, NewUser(
-                username=who, password="Correct-Horse-Battery-7", role=role,
-                estates=frozenset({estate}) if estate else frozenset(),
-                resident_id=me["id"] if role is Role.RESIDENT else None))
-            tokens[who] = await create_token(conn, await resolve_session_free_principal(conn, user_id), "tests")
-    app = web.Application(middlewares=[error_middleware])
-    app[ENGINE] = engine
-    sub = web.Application(middlewares=[error_middleware, auth_middleware])
-    add_routes(sub)
-    sub.add_routes(auth_routes.routes)
-    app.add_subapp("/api/v1", sub)
+        tokens = await role_tokens(conn, (("admin", Role.ADMIN, None), ("manager", Role.MANAGER, "demo"),
+                                           ("manager-b", Role.MANAGER, "other"), ("cashier", Role.CASHIER, "demo"),
+                                           ("guard", Role.GUARD, "demo"), ("guard-b", Role.GUARD, "other"),
+                                           ("resident", Role.RESIDENT, "demo")), me["id"])
+    app = api_app(engine, add_routes, routes=auth_routes.routes)
     async with TestClient(TestServer(app)) as client:
         yield Api(client, tokens, {"self": me["id"], "neighbour": neighbour["id"], "staff": worker["id"]})
 

@@ -5,20 +5,16 @@ import re
 from dataclasses import dataclass
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from central.api.errors import error_middleware
 from central.auth import routes as auth_routes
-from central.auth.middleware import auth_middleware
 from central.auth.principal import SYSTEM
 from central.auth.roles import Role
-from central.auth.service import NewUser, create_token, create_user, resolve_session_free_principal
-from central.keys import ENGINE
 from central.registry import estates, residents
 from central.registry.permissions import REGISTRY_PERMISSIONS
 from central.registry.routes import add_routes
 from central.registry.routes import routes as registry_routes
+from tests.support.api_app import api_app, role_tokens
 
 ID_NUMBER = "11010519491231002X"
 
@@ -40,22 +36,11 @@ async def api(engine):
         for code in ("demo", "other"):
             await estates.create_estate(conn, SYSTEM, estates.EstateCreate(code=code, name=code.title()))
         me = await residents.create_resident(conn, SYSTEM, "demo", residents.ResidentCreate(name="Resident Self"))
-        tokens = {}
-        for who, role, estate in (("admin", Role.ADMIN, None), ("manager", Role.MANAGER, "demo"),
-                                  ("cashier", Role.CASHIER, "demo"), ("guard", Role.GUARD, "demo"),
-                                  ("guard-b", Role.GUARD, "other"), ("technician", Role.TECHNICIAN, "demo"),
-                                  ("patrol", Role.PATROL, "demo"), ("resident", Role.RESIDENT, "demo")):
-            user_id = await create_user(conn, SYSTEM, NewUser(
-                username=who, password="Correct-Horse-Battery-7", role=role,
-                estates=frozenset({estate}) if estate else frozenset(),
-                resident_id=me["id"] if role is Role.RESIDENT else None))
-            tokens[who] = await create_token(conn, await resolve_session_free_principal(conn, user_id), "tests")
-    app = web.Application(middlewares=[error_middleware])
-    app[ENGINE] = engine
-    sub = web.Application(middlewares=[error_middleware, auth_middleware])
-    add_routes(sub)
-    sub.add_routes(auth_routes.routes)
-    app.add_subapp("/api/v1", sub)
+        tokens = await role_tokens(conn, (("admin", Role.ADMIN, None), ("manager", Role.MANAGER, "demo"),
+                                           ("cashier", Role.CASHIER, "demo"), ("guard", Role.GUARD, "demo"),
+                                           ("guard-b", Role.GUARD, "other"), ("technician", Role.TECHNICIAN, "demo"),
+                                           ("patrol", Role.PATROL, "demo"), ("resident", Role.RESIDENT, "demo")), me["id"])
+    app = api_app(engine, add_routes, routes=auth_routes.routes)
     async with TestClient(TestServer(app)) as client:
         yield Api(client, {**tokens, "self_id": me["id"]})
 
