@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import resource
 import shutil
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
-from bench import _common as c
 from sqlalchemy import insert
 
+from bench import _common as c
 from central.auth.principal import SYSTEM
 from central.billing import items
 from central.billing.runs import execute
@@ -46,7 +47,7 @@ TIERS = {
 }
 
 
-async def _bulk(conn, model, rows) -> None:  # noqa: ANN001
+async def _bulk(conn, model, rows) -> None:
     for start in range(0, len(rows), CHUNK):
         await conn.execute(insert(model), rows[start:start + CHUNK])
 
@@ -62,10 +63,10 @@ def _point(point_id: int, kind: str, now: datetime, unit_id: int | None = None,
 
 def _meter_and_readings(point: dict, start: Decimal, used: Decimal, now: datetime) -> tuple[dict, list[dict]]:
     meter = {"id": point["id"], "estate": "bench", "meter_point_id": point["id"], "serial": f"S{point['id']}",
-             "model": "", "installed_at": datetime(2026, 1, 1, tzinfo=timezone.utc), "removed_at": None,
+             "model": "", "installed_at": datetime(2026, 1, 1, tzinfo=UTC), "removed_at": None,
              "first_reading": Decimal(0), "final_reading": None, "gateway": None, "device": None}
     reads = [{"estate": "bench", "meter_point_id": point["id"], "meter_id": point["id"],
-              "meter_serial": meter["serial"], "at": at.astimezone(timezone.utc), "value": value, "source": "manual",
+              "meter_serial": meter["serial"], "at": at.astimezone(UTC), "value": value, "source": "manual",
               "flags": [], "note": "", "event_gateway": None, "event_seq": None, "created_at": now}
              for at, value in ((START, start), (END, start + used))]
     return meter, reads
@@ -73,7 +74,7 @@ def _meter_and_readings(point: dict, start: Decimal, used: Decimal, now: datetim
 
 async def populate(url: str, units: int) -> dict[str, int]:
     """The estate, written in bulk: units, meter points, meters, two readings each, parking, fee items."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     engine = create_engine(url)
     rows: dict[str, list[dict]] = {"units": [], "points": [], "meters": [], "readings": [], "parking": []}
     for i in range(1, units + 1):
@@ -221,12 +222,13 @@ def bench_db(kind: str, units: int, runs: int, workdir: Path, parallel: bool | N
         for i in range(runs):
             url = copies.copy()
             results["preview"].append(asyncio.run(timed_run(url, "preview", parallel)))
-            results["post"].append(asyncio.run(timed_run(url, "post", parallel)))
+            load = os.getloadavg()[0]
+            results["post"].append({**asyncio.run(timed_run(url, "post", parallel)), "load": load})
             if i == 0:
                 results["rerun"].append(asyncio.run(timed_run(url, "post", parallel)))
             copies.drop(url)
             print(f"{kind} run {i + 1}: preview {results['preview'][-1]['total']:.1f} s, post "
-                  f"{results['post'][-1]['total']:.1f} s", file=sys.stderr)
+                  f"{results['post'][-1]['total']:.1f} s (load {load:.2f})", file=sys.stderr)
         return {"setup_s": setup_s, "counts": counts, **results}
     finally:
         copies.close()
@@ -237,18 +239,21 @@ def _median_run(items: list[dict]) -> dict:
 
 
 def report(units: int, found: dict[str, dict], machine: str) -> str:
-    lines = [f"Bill run of one month for {units:,} units (property fee, water and electricity on annual tiers, "
-             f"parking for a third, one common meter shared by area); {machine}.", ""]
+    lines = [(f"Bill run of one month for {units:,} units (property fee, water and electricity on annual tiers, "
+              f"parking for a third, one common meter shared by area); {machine}."), ""]
     rows = []
     for kind, result in found.items():
         post, preview, rerun = _median_run(result["post"]), _median_run(result["preview"]), result["rerun"][0]
-        rows.append([kind, f"{preview['total']:.1f} s ({preview['cpu']:.1f})", f"{post['total']:.1f} s "
-                     f"({post['cpu']:.1f})", f"{rerun['total']:.1f} s", f"{post['bills']:,}", f"{post['lines']:,}",
-                     f"{post['amount']:,}", len(result["post"])])
+        rows.append([kind, f"{preview['total']:.1f} s ({preview['cpu']:.1f})", f"{post['total']:.1f} s ({post['cpu']:.1f})",
+                     f"{rerun['total']:.1f} s", f"{post['bills']:,}", f"{post['lines']:,}", f"{post['amount']:,}",
+                     len(result["post"])])
     lines.append(c.table(["database", "preview (CPU s)", "post (CPU s)", "re-run (posts nothing)", "bills", "lines",
                           "total", "runs"], rows))
-    lines += ["", "CPU s: what the run's processes used, its worker processes included (SQLite works inside them; "
-              "PostgreSQL's server is not counted). The machine is shared: wall time includes waiting for a CPU."]
+    lines += ["", ("CPU s: what the run's processes used, its worker processes included (SQLite works inside them; "
+                   "PostgreSQL's server is not counted). The machine is shared: wall time includes waiting for a CPU.")]
+    lines += ["", "Posts, each with the 1-minute load average as it started: " + "; ".join(
+        f"{kind} " + ", ".join(f"{r['total']:.1f} s (load {r['load']:.2f})" for r in result["post"])
+        for kind, result in found.items()) + "."]
     lines += ["", "Where the post's time goes (the median run), seconds:", ""]
     stage_rows = []
     for label, _ in STAGES:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from operator import itemgetter
 from typing import Any
 
@@ -22,7 +22,7 @@ _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
 @functools.lru_cache(maxsize=256)  # a run stamps every row of a chunk with the same few instants
 def _sqlite_time(value: datetime) -> str:
     if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        value = value.astimezone(UTC).replace(tzinfo=None)
     return value.strftime(_SQLITE_TIME)
 
 
@@ -30,20 +30,40 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def _converters(table: Any, columns: list[str], sqlite: bool) -> list[tuple[int, Callable[[Any], Any]]]:
-    """(position, converter) of the columns whose values the driver cannot take as they are."""
+def _converters(table: Any, columns: list[str], sqlite: bool) -> list[tuple[int, Callable[[Any], Any], bool]]:
+    """(position, converter, whether to convert each distinct value once) of the columns whose values the driver
+    cannot take as they are."""
     found = []
     for index, name in enumerate(columns):
         kind = type(table.c[name].type).__name__
         if kind in ("JSON", "JSONB"):
-            found.append((index, _json))
+            found.append((index, _json, False))
         elif sqlite and kind == "Numeric":
-            found.append((index, str))  # a NUMERIC column stores the literal as a number, no float in between
+            found.append((index, str, False))  # a NUMERIC column stores the literal as a number, no float in between
         elif sqlite and kind == "DateTime":
-            found.append((index, _sqlite_time))
+            found.append((index, _sqlite_time, True))  # a chunk's rows share a few instants and dates
         elif sqlite and kind == "Date":
-            found.append((index, date.isoformat))
+            found.append((index, date.isoformat, True))
     return found
+
+
+def _convert(records: list[list[Any]], converters: list[tuple[int, Callable[[Any], Any], bool]]) -> None:
+    """Convert the records in place, column by column."""
+    for index, convert, once in converters:
+        if once:
+            done: dict[Any, Any] = {}
+            for values in records:
+                value = values[index]
+                if value is not None:
+                    found = done.get(value)
+                    if found is None:
+                        found = done[value] = convert(value)
+                    values[index] = found
+        else:
+            for values in records:
+                value = values[index]
+                if value is not None:
+                    values[index] = convert(value)
 
 
 async def copy_records(conn: AsyncConnection, model: Any, columns: list[str], records: list[list[Any]]) -> None:
@@ -52,12 +72,7 @@ async def copy_records(conn: AsyncConnection, model: Any, columns: list[str], re
         return
     table = model.__table__
     postgres = conn.dialect.name == "postgresql"
-    converters = _converters(table, columns, not postgres)
-    if converters:
-        for values in records:
-            for index, convert in converters:
-                if values[index] is not None:
-                    values[index] = convert(values[index])
+    _convert(records, _converters(table, columns, not postgres))
     driver = (await conn.get_raw_connection()).driver_connection
     if postgres:
         await driver.copy_records_to_table(table.name, records=records, columns=columns)
@@ -83,10 +98,10 @@ async def next_ids(conn: AsyncConnection, model: Any, count: int) -> list[int]:
     """Ids for `count` new rows. On SQLite only after this transaction has written (it holds the write lock, so
     nobody else can take the ids that follow the largest)."""
     table = model.__table__
-    if conn.dialect.name == "postgresql":
+    if conn.dialect.name == "postgresql":  # the sequence looked up once (a subquery), not once per id
         return list((await conn.scalars(text(
-            f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) FROM generate_series(1, :n)"),
-            {"n": count})).all())
+            f"SELECT nextval((SELECT pg_get_serial_sequence('{table.name}', 'id')::regclass)) "
+            "FROM generate_series(1, :n)"), {"n": count})).all())
     first = (await conn.scalar(text(f"SELECT coalesce(max(id), 0) + 1 FROM {table.name}"))) or 1
     return list(range(first, first + count))
 

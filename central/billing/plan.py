@@ -17,6 +17,8 @@ from central.billing.context import ActiveItem, Context, UnitRow
 from central.billing.pricing import BillLine, TierTable, allocate, area_fee, bill_line, price_tiered, to_cents
 from central.metering.consumption import Reading
 
+ZERO_USAGE = Decimal(0)
+
 Progress = Callable[[str, int, int], None]
 
 
@@ -111,21 +113,22 @@ def _usage(item: ActiveItem, unit: UnitRow, context: Context, cache: dict) -> tu
         return (), None
     if usage.held:
         return (), "; ".join(usage.reasons) or "metering holds the period"
-    rule: params.TieredParams = item.params
     members = context.assigned.get(item.id, {}).get(unit.id)
     key = (item.id, members)
     if key not in cache:  # one table per item and household size, its boundaries moved once, not per unit
+        rule: params.TieredParams = item.params
         table, adjustment = params.tier_table(rule, item.ref), params.adjustment(rule, members)
         cache[key] = TierTable(table.rule, table.unit, adjustment.apply(table)) if adjustment else table
-    before, quantity = context.usage_before.get((unit.id, item.id), Decimal(0)), usage.quantity
+    before, quantity = context.usage_before.get((unit.id, item.id), ZERO_USAGE), usage.quantity
     priced = ("tiered", key, before, quantity)
-    if priced not in cache:
-        cache[priced] = price_tiered(before, quantity, cache[key])
+    lines = cache.get(priced)
+    if lines is None:  # units share their quantities: 100,000 units have a few thousand
+        lines = cache[priced] = price_tiered(before, quantity, cache[key])
     source = {"usage_before": str(before), "household_size": members, "estimated": usage.estimated,
               "meter_points": [{"id": p.point_id, "status": p.status, "quantity": str(p.quantity),
                                 "start": _reading(p.start, cache), "end": _reading(p.end, cache)}
                                for p in usage.points]}
-    return cache[priced], source
+    return lines, source
 
 
 def _reading(reading: Reading | None, cache: dict) -> list[Any] | None:
@@ -143,8 +146,12 @@ def _parking(item: ActiveItem, unit: UnitRow, context: Context, cache: dict) -> 
     codes = [code for code, kind in context.spaces.get(unit.id, ()) if kind in rule.space_kinds]
     if not codes:
         return (), None
-    line = bill_line(f"parking {', '.join(codes)}"[:160], Decimal(len(codes)), "space", rule.monthly_fee, item.ref)
-    return (line,), {"spaces": codes}
+    key = ("parking", item.id, len(codes))
+    if key not in cache:  # bill_line's figures for this many spaces; the label names the unit's spaces
+        cache[key] = bill_line("", Decimal(len(codes)), "space", rule.monthly_fee, item.ref)
+    line = cache[key]
+    label = f"parking {', '.join(codes)}"[:160]
+    return (BillLine(label, line.quantity, line.unit, line.unit_price, line.amount, line.rule),), {"spaces": codes}
 
 
 def _fixed(item: ActiveItem, unit: UnitRow, context: Context, cache: dict) -> tuple[tuple[BillLine, ...], Any]:
@@ -174,42 +181,54 @@ def price(context: Context, progress: Progress | None = None,
           splits: dict[int, Split | None] | None = None) -> Plan:
     """Price the context's units, shared items by the estate's `splits` (estate_plan)."""
     plan = Plan(context)
-    total, cache = len(context.units), {}
+    total, cache, splits = len(context.units), {}, splits or {}
     if progress:
         progress("price", 0, total)
+    items = [(item, None if item.scope == "all" else context.assigned.get(item.id, {}), PRICERS.get(item.kind),
+              item.kind == "usage_tiered") for item in context.items]
+    held, lines_of = plan.held, plan.lines
     for done, unit in enumerate(context.units, 1):
         priced: list[Priced] = []
-        for item in context.items:
-            if not _in_scope(context, item, unit.id):
+        unit_id = unit.id
+        for item, assigned, pricer, tiered in items:
+            if assigned is not None and unit_id not in assigned:
                 continue
-            if item.kind == "shared_allocation":
-                lines, source = _shared_line(item, unit, (splits or {}).get(item.id), context)
+            if pricer is None:  # shared_allocation
+                lines, source = _shared_line(item, unit, splits.get(item.id), context, cache)
             else:
-                lines, source = PRICERS[item.kind](item, unit, context, cache)
+                lines, source = pricer(item, unit, context, cache)
             if isinstance(source, str):
-                plan.held.append(Held(unit.id, unit.label, item.code, source))
+                held.append(Held(unit_id, unit.label, item.code, source))
                 continue
-            numbered = [line for line in lines if line.amount != 0]
-            priced += [Priced(unit.id, item.id, n, line, item.rule_id, source) for n, line in enumerate(numbered, 1)]
-            if item.kind == "usage_tiered" and numbered:
-                usage = context.usage[(unit.id, item.meter_kind or "")]
-                plan.estimates += [p.point_id for p in usage.points if p.estimate_to_store]
+            line_no = 0
+            for line in lines:
+                if line.amount:  # a zero line is left out
+                    line_no += 1
+                    priced.append(Priced(unit_id, item.id, line_no, line, item.rule_id, source))
+            if tiered and line_no:
+                plan.estimates += [p.point_id for p in context.usage[(unit_id, item.meter_kind or "")].points
+                                   if p.estimate_to_store]
         if priced:
-            plan.lines[unit.id] = priced
+            lines_of[unit_id] = priced
         if progress and (done % 5000 == 0 or done == total):
             progress("price", done, total)
     return plan
 
 
-def _shared_line(item: ActiveItem, unit: UnitRow, split: Split | None,
-                 context: Context) -> tuple[tuple[BillLine, ...], Any]:
+def _shared_line(item: ActiveItem, unit: UnitRow, split: Split | None, context: Context,
+                 cache: dict | None = None) -> tuple[tuple[BillLine, ...], Any]:
     share = split.parts.get(unit.id) if split else None
     if split is None or share is None:
         return (), None
     weight, amount = share
-    rule: params.SharedParams = item.params
-    common = context.common[item.id]
-    line = BillLine(f"{item.name} (shared by {rule.basis})"[:160], weight, "unit" if rule.basis == "units" else "m²",
-                    split.rate, amount, item.ref)
-    return (line,), {"common_quantity": str(common.quantity), "common_total": str(split.total),
-                     "weight": str(weight), "total_weight": str(split.whole), "meter_points": common.points}
+    cache = {} if cache is None else cache
+    key = ("shared", item.id)
+    if key not in cache:  # what every unit's line and source say alike
+        rule: params.SharedParams = item.params
+        common = context.common[item.id]
+        cache[key] = (f"{item.name} (shared by {rule.basis})"[:160], "unit" if rule.basis == "units" else "m²",
+                      str(common.quantity), str(split.total), str(split.whole), common.points)
+    label, unit_name, quantity, total, whole, points = cache[key]
+    line = BillLine(label, weight, unit_name, split.rate, amount, item.ref)
+    return (line,), {"common_quantity": quantity, "common_total": total, "weight": str(weight),
+                     "total_weight": whole, "meter_points": points}

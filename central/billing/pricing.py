@@ -29,7 +29,7 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from fractions import Fraction
-from itertools import groupby
+from itertools import groupby, pairwise
 from typing import TypeVar
 
 CENT = Decimal("0.01")
@@ -134,7 +134,7 @@ class TierTable:
 def _check_tiers(tiers: Sequence[Tier], where: str) -> None:
     if not tiers or decimal_arg(tiers[0].start, "tier start") != 0:
         raise PricingError(f"{where}: the first tier must start at 0")
-    for before, after in zip(tiers, tiers[1:]):
+    for before, after in pairwise(tiers):
         if decimal_arg(after.start, "tier start") <= before.start:
             raise PricingError(f"{where}: tier starts must increase, got {before.start} then {after.start}")
     for tier in tiers:
@@ -316,7 +316,13 @@ def parking_fee(entry: datetime, leaving: datetime, tariff: ParkingTariff) -> tu
 
 
 def allocate(total: Decimal, weights: Mapping[K, Decimal]) -> dict[K, Decimal]:
-    """Split `total` by weight into cents summing exactly to it (largest remainder, ties to the smallest key)."""
+    """Split `total` by weight into cents summing exactly to it (largest remainder, ties to the smallest key).
+
+    Each key's exact share is |cents| x weight / whole (whole: the weights' Decimal sum); it gets the share's
+    floor, and the cents left over go one each to the largest remainders. In integers: with the weights as
+    N_k / L over a common denominator L and the whole as P / Q, share_k = |cents| x N_k x Q / (L x P), so the
+    floor and remainder of that division are exact, and the remainders, all over L x P, compare as integers.
+    """
     total = decimal_arg(total, "total")
     if not is_cents(total):
         raise PricingError(f"total {total} is not a whole number of cents: round it with to_cents first")
@@ -329,10 +335,15 @@ def allocate(total: Decimal, weights: Mapping[K, Decimal]) -> dict[K, Decimal]:
         raise PricingError("all weights are zero (or there are none): give at least one a positive area or "
                            "unit count to share by")
     cents = int(total.scaleb(2))
-    exact = {key: Fraction(abs(cents)) * Fraction(weight) / Fraction(whole) for key, weight in shares.items()}
-    parts = {key: math.floor(value) for key, value in exact.items()}
+    ratios = {key: weight.as_integer_ratio() for key, weight in shares.items()}
+    common = math.lcm(*{denominator for _, denominator in ratios.values()})
+    numerator, denominator = whole.as_integer_ratio()
+    scale, divisor = abs(cents) * denominator, common * numerator
+    parts, remainders = {}, {}
+    for key, (top, bottom) in ratios.items():
+        parts[key], remainders[key] = divmod(scale * top * (common // bottom), divisor)
     leftover = abs(cents) - sum(parts.values())
-    by_remainder = sorted(shares, key=lambda key: (-(exact[key] - parts[key]), key))
+    by_remainder = sorted(shares, key=lambda key: (-remainders[key], key))
     for key in by_remainder[:leftover]:
         parts[key] += 1
     sign = -1 if cents < 0 else 1
