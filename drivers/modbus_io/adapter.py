@@ -48,6 +48,14 @@ def _no_delay(client: Any) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+def _raise_if_cancelled() -> None:
+    """Raise a cancel that pymodbus dropped: on Python 3.11 its asyncio.wait_for returns a reply that arrives
+    in the same loop turn as the cancel and swallows the cancel, so a stopped adapter would poll on for ever."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class ModuleOffline(DriverError):
     """The I/O module is not connected or did not answer: the coil was not switched."""
 
@@ -197,9 +205,11 @@ class ModbusIoAdapter:
             async with asyncio.timeout(self.timeout_s * 2):  # not wait_for: no extra task, no extra loop turn
                 reply = await getattr(client, method)(*args, device_id=self.unit_id, **kwargs)
         except (ModbusException, OSError, TimeoutError) as exc:
+            _raise_if_cancelled()
             self._failed("timeout" if "No response" in str(exc) or isinstance(exc, TimeoutError) else "transport",
                          f"{method} {args[0]}: {exc}")
             return None
+        _raise_if_cancelled()
         if reply.isError():
             self._failed("exception", f"{method} {args[0]}: Modbus exception {getattr(reply, 'exception_code', '?')}")
             return None
@@ -226,8 +236,14 @@ class ModbusIoAdapter:
         holds = [task for task in self._holds.values() if not task.done()]
         for task in holds:
             task.cancel()
+        deadline = asyncio.get_running_loop().time() + OFF_TIMEOUT_S
         if holds:
             await asyncio.wait(holds, timeout=OFF_TIMEOUT_S)
+        # A hold cancelled while it already waited for its "off" ends at once and leaves the write to its own
+        # task: that write, too, must be answered before the client closes under it.
+        offs = [task for task in self._offs if not task.done()]
+        if offs:
+            await asyncio.wait(offs, timeout=max(0.0, deadline - asyncio.get_running_loop().time()))
         client.close()
 
     # --- pulses -----------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -22,10 +23,53 @@ PG_ADMIN_DSN = os.environ.get("ESTATELINK_TEST_PG", "postgresql://postgres@127.0
 REPO = Path(__file__).resolve().parents[2]
 
 
+_PORTS_FROM = 10000
+_handed_out: set[int] = set()
+
+
+def _port_block() -> range:
+    """This test process's own ports: below the kernel's ephemeral range (from which every outgoing connection
+    takes its local port, and which a port closed after bind(0) goes back to), split into one block per
+    pytest-xdist worker so that two workers never hand out the same port."""
+    try:
+        ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral = 32768
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    count = max(int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1), index + 1)
+    size = (ephemeral - _PORTS_FROM) // count
+    return range(_PORTS_FROM + index * size, _PORTS_FROM + (index + 1) * size) if size >= 100 else range(0)
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A loopback port that nothing listens on, for a test to start a server on (or to find nobody at).
+
+    Never the same one twice in a run, and outside the ephemeral range where possible: a port picked by bind(0)
+    and closed again can be picked again by another worker, or taken as the local port of any outgoing connection
+    (to PostgreSQL, a broker, an HTTP server), in the moment before the test's server binds it, or while a test
+    has stopped its broker to start it again on the same port."""
+    block = _port_block()
+    for _ in range(200):
+        if not block:
+            break
+        port = random.choice(block)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    while True:  # no block of our own (an unusual ephemeral range) or it is used up: any port the kernel gives
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def wait_for_port(port: int, timeout: float = 10.0) -> None:
