@@ -16,9 +16,11 @@ from central.access import doors, groups
 from central.access.signing import PASS_KEY_FILE_ENV
 from central.auth.principal import Principal
 from central.auth.roles import Role
-from central.db import create_engine, migrate
 from central.registry import estates, residents, staff, units
 from central.registry.identity import KEY_ENV
+from tests.support import database
+
+engine = database.engine  # shared fixtures (tests/support/database.py)
 
 OFFICE = Principal(user_id=7, username="office-zhao", role=Role.MANAGER, estates=frozenset({"demo"}))
 GUARD = Principal(user_id=8, username="guard-li", role=Role.GUARD, estates=frozenset({"demo"}))
@@ -38,14 +40,6 @@ class Demo:
 def keys(monkeypatch, tmp_path):
     monkeypatch.setenv(KEY_ENV, Fernet.generate_key().decode())
     monkeypatch.setenv(PASS_KEY_FILE_ENV, str(tmp_path / "keys" / "visitor-pass.key"))
-
-
-@pytest.fixture
-async def engine(database_url):
-    await migrate(database_url)
-    engine = create_engine(database_url)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

@@ -10,17 +10,18 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from central.auth.principal import Principal
 from central.auth.roles import Role
 from central.billing import items, runs
 from central.billing.models import Posting
-from central.db import create_engine, migrate
 from central.metering import meters, points, readings
 from central.registry import estates, property, units
-from central.registry.identity import KEY_ENV
+from tests.support import database
+
+data_key = database.data_key
+engine = database.engine
 
 OFFICE = Principal(user_id=7, username="office-zhao", role=Role.MANAGER, estates=frozenset({"demo"}))
 PLUS8 = timezone(timedelta(hours=8))
@@ -36,21 +37,6 @@ def local(year: int, month: int, day: int, hour: int = 0) -> datetime:
 
 def dec(value: str) -> Decimal:
     return Decimal(value)
-
-
-@pytest.fixture(autouse=True)
-def data_key(monkeypatch) -> str:
-    key = Fernet.generate_key().decode()
-    monkeypatch.setenv(KEY_ENV, key)
-    return key
-
-
-@pytest.fixture
-async def engine(database_url):
-    await migrate(database_url)
-    engine = create_engine(database_url)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

@@ -6,14 +6,15 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from cryptography.fernet import Fernet
 
 from central.auth.principal import Principal
 from central.auth.roles import Role
-from central.db import create_engine, migrate
 from central.metering import meters, points, readings
 from central.registry import estates, property, units
-from central.registry.identity import KEY_ENV
+from tests.support import database
+
+data_key = database.data_key
+engine = database.engine
 
 OFFICE = Principal(user_id=7, username="office-zhao", role=Role.MANAGER, estates=frozenset({"demo"}))
 PLUS8 = timezone(timedelta(hours=8))
@@ -22,21 +23,6 @@ PLUS8 = timezone(timedelta(hours=8))
 def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
     """A time on the estate's clock (Asia/Shanghai)."""
     return datetime(year, month, day, hour, minute, tzinfo=PLUS8)
-
-
-@pytest.fixture(autouse=True)
-def data_key(monkeypatch) -> str:
-    key = Fernet.generate_key().decode()
-    monkeypatch.setenv(KEY_ENV, key)
-    return key
-
-
-@pytest.fixture
-async def engine(database_url):
-    await migrate(database_url)
-    engine = create_engine(database_url)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

@@ -5,37 +5,23 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from cryptography.fernet import Fernet
 
 from central.auth.principal import Principal
 from central.auth.roles import Role
-from central.db import create_engine, migrate
 from central.notify.config import NotifyConfig
 from central.notify.document import NoticeDocument, NoticeLine
 from central.notify.sender import NotifySender
 from central.notify.service import NoticeRequest
 from central.notify.smtp import SmtpTransport
 from central.registry import estates, residents, units
-from central.registry.identity import KEY_ENV
 from tests.notify.support import Clock, Inbox, SmtpServer
+from tests.support import database
+
+data_key = database.data_key
+engine = database.engine
 
 OFFICE = Principal(user_id=7, username="office-zhao", role=Role.MANAGER, estates=frozenset({"demo"}))
 FAST = {"poll_interval_s": 0.05, "backoff_base_s": 60, "backoff_max_s": 3600, "max_attempts": 4}
-
-
-@pytest.fixture(autouse=True)
-def data_key(monkeypatch) -> str:
-    key = Fernet.generate_key().decode()
-    monkeypatch.setenv(KEY_ENV, key)
-    return key
-
-
-@pytest.fixture
-async def engine(database_url):
-    await migrate(database_url)
-    engine = create_engine(database_url)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

@@ -2,30 +2,16 @@
 from __future__ import annotations
 
 import pytest
-from cryptography.fernet import Fernet
 
 from central.auth.principal import Principal
 from central.auth.roles import Role
-from central.db import create_engine, migrate
 from central.registry import estates, units
-from central.registry.identity import KEY_ENV
+from tests.support import database
+
+data_key = database.data_key
+engine = database.engine
 
 OFFICE = Principal(user_id=7, username="office-zhao", role=Role.MANAGER, estates=frozenset({"demo"}))
-
-
-@pytest.fixture(autouse=True)
-def data_key(monkeypatch) -> str:
-    key = Fernet.generate_key().decode()
-    monkeypatch.setenv(KEY_ENV, key)
-    return key
-
-
-@pytest.fixture
-async def engine(database_url):
-    await migrate(database_url)
-    engine = create_engine(database_url)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

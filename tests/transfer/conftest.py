@@ -2,27 +2,13 @@
 from __future__ import annotations
 
 import pytest
-from cryptography.fernet import Fernet
 
-from central.db import create_engine, migrate
 from central.registry import estates
-from central.registry.identity import KEY_ENV
+from tests.support import database
 from tests.transfer.files import OFFICE
 
-
-@pytest.fixture(autouse=True)
-def data_key(monkeypatch) -> str:
-    key = Fernet.generate_key().decode()
-    monkeypatch.setenv(KEY_ENV, key)
-    return key
-
-
-@pytest.fixture
-async def engine(database_url):
-    await migrate(database_url)
-    engine = create_engine(database_url)
-    yield engine
-    await engine.dispose()
+data_key = database.data_key
+engine = database.engine
 
 
 @pytest.fixture
