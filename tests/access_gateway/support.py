@@ -266,9 +266,14 @@ class DoorRig:
         self._stack.close()
 
     def tap(self, card: str) -> float:
-        """Present a card; returns time.monotonic() just after the frame's last byte was written."""
+        """Present a card; returns time.monotonic() taken just before the frame is written.
+
+        Not after: on a loaded machine this thread can wait for the GIL past the gateway's whole decision, and
+        the I/O simulator's thread would stamp the lock write earlier than a clock read after the write.
+        """
+        before = time.monotonic()
         self.reader.write_frame(card)
-        return time.monotonic()
+        return before
 
     def open_door(self) -> None:
         self.sim.set_input(CONTACT_INPUT, False)
