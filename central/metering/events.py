@@ -10,8 +10,10 @@ register that bills the meter are stored (`bills`): the one its binding names, e
 """
 from __future__ import annotations
 
+import logging
+import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
@@ -26,6 +28,7 @@ from central.metering.points import point_row
 from central.metering.readings import add_reading
 
 KIND = "meter.reading"
+log = logging.getLogger("central.metering")
 Outcome = Literal["stored", "duplicate", "conflict", "unbound", "other_register", "invalid", "ignored"]
 """stored; duplicate: this event was stored before; conflict: the meter already has a reading at that time;
 unbound: no meter is bound to the device then; other_register: a reading of a register that does not bill the
@@ -163,14 +166,55 @@ async def readings_from_event(conn: AsyncConnection, event: Any) -> Outcome:
 
 
 async def readings_from_events(conn: AsyncConnection, events: Iterable[Any]) -> Counter[str]:
-    """readings_from_event for each event; the outcomes counted (ingest logs or exports them)."""
+    """readings_from_event for each event; the outcomes counted."""
     counts: Counter[str] = Counter()
     for event in events:
         counts[await readings_from_event(conn, event)] += 1
     return counts
 
 
-async def record_meter_readings(conn: AsyncConnection, rows: list[dict[str, Any]]) -> int:
-    """Ingest's consumer: the readings of one commit group's `meter.reading` events; returns how many were new."""
-    counts = await readings_from_events(conn, [row for row in rows if row["kind"] == KIND])
-    return counts["stored"]
+UNUSED_ADVICE: dict[str, str] = {
+    "unbound": "no meter is bound to this device: bind its meter (PATCH /api/v1/meters/{id} with gateway and "
+               "device) or its periods will be held for missing readings",
+    "other_register": "not the register that bills its meter: if it is the meter's cumulative counter, name it in "
+                      "the binding (PATCH /api/v1/meters/{id} with register); docs/meters.md, which register bills",
+    "invalid": "its data cannot be read (time, value, or a unit that is not one for the meter's kind): check the "
+               "device's register map in the gateway's config",
+}
+"""The outcomes an installer can mend, and how; `duplicate` and `conflict` are redeliveries and need nothing."""
+
+
+class MeterReadingConsumer:
+    """Ingest's consumer of `meter.reading` events: stores the readings and returns every outcome counted, and
+    warns in the log, at most once per `warn_every_s` for each gateway, device, register and outcome, about
+    readings that were dropped for a reason an installer can mend (a forgotten binding or register)."""
+
+    def __init__(self, warn_every_s: float = 3600.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.warn_every_s = warn_every_s
+        self._clock = clock
+        self._warned: dict[tuple[str, ...], float] = {}
+
+    async def __call__(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        for row in rows:
+            if row["kind"] != KIND:
+                continue
+            outcome = await readings_from_event(conn, row)
+            counts[outcome] += 1
+            if outcome in UNUSED_ADVICE:
+                self._warn(row, outcome)
+        return counts
+
+    def _warn(self, row: Mapping[str, Any], outcome: str) -> None:
+        data = row.get("data") if isinstance(row.get("data"), Mapping) else {}
+        device = "/".join(str(d) for d in (row["device"], data.get("meter")) if d)
+        register = data.get("register")
+        key = (str(row["estate"]), str(row["gateway"]), device, str(register), outcome)
+        now = self._clock()
+        if now - self._warned.get(key, -self.warn_every_s) < self.warn_every_s:
+            return
+        if len(self._warned) > 10_000:
+            self._warned.clear()  # a misbehaving gateway inventing device names cannot grow this without end
+        self._warned[key] = now
+        log.warning("meter reading from %s/%s %s%s not stored (%s): %s", row["estate"], row["gateway"], device,
+                    f" register {register!r}" if isinstance(register, str) else "", outcome, UNUSED_ADVICE[outcome])

@@ -10,7 +10,7 @@ from sqlalchemy import func, insert, select
 
 from central.metering import meters, service
 from central.metering.common import month_period
-from central.metering.events import readings_from_event, readings_from_events
+from central.metering.events import MeterReadingConsumer, readings_from_event, readings_from_events
 from central.metering.models import MeterReading
 from central.models import Event
 from tests.metering.conftest import OFFICE, fit, local, make_point
@@ -34,6 +34,37 @@ async def _stored(conn) -> list[tuple]:
                                .where(MeterReading.source == "gateway").order_by(MeterReading.id))).all()
     return [(r.meter_serial, r.at.replace(tzinfo=Z) if r.at.tzinfo is None else r.at, r.value, r.flags, r.event_seq)
             for r in rows]
+
+
+async def test_the_consumer_warns_the_installer_once_an_hour_per_device_and_reason(engine, demo, caplog):
+    now = [0.0]
+    consume = MeterReadingConsumer(warn_every_s=3600, clock=lambda: now[0])
+    async with engine.begin() as conn:
+        point = await make_point(conn, demo["3-1201"], "3-1201 water")
+        await fit(conn, point, "W-001", local(2026, 9, 1), "10", gateway="gw-1", device="wm-3-1201")
+        at = local(2026, 9, 2, 8)
+
+        def poll(seq: int, minutes: int) -> list[dict]:
+            t = at.replace(minute=minutes)
+            return [event(seq, t, water(f"11.{minutes:02d}")), event(seq + 1, t, water("3"), device="wm-9-999"),
+                    event(seq + 2, t, water("1.5", register="flow_rate")),
+                    event(seq + 3, t, {"card": "1A00C3D5E7"}, kind="card.read")]
+
+        caplog.set_level("WARNING", logger="central.metering")
+        assert await consume(conn, poll(1, 0)) == {"stored": 1, "unbound": 1, "other_register": 1}
+        warned = [r.getMessage() for r in caplog.records]
+        assert len(warned) == 2
+        assert "demo/gw-1 wm-9-999 not stored (unbound): no meter is bound" in warned[0]
+        assert "wm-3-1201 register 'flow_rate' not stored (other_register)" in warned[1]
+        assert "name it in the binding" in warned[1]
+
+        caplog.clear()
+        now[0] = 3599.0
+        assert await consume(conn, poll(5, 10)) == {"stored": 1, "unbound": 1, "other_register": 1}
+        assert caplog.records == []  # the same devices and reasons within the hour: counted, not repeated
+        now[0] = 3600.0
+        assert await consume(conn, poll(9, 20)) == {"stored": 1, "unbound": 1, "other_register": 1}
+        assert len(caplog.records) == 2
 
 
 async def test_the_same_event_twice_is_one_reading(engine, demo):

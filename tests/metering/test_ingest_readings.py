@@ -45,3 +45,14 @@ def test_readings_arrive_through_ingest_once_each(mosquitto, central):
         return gateway if len(gateway) >= 2 else None
     found = wait_until(readings, 15, message="two readings from the gateway")
     assert sorted(r["value"] for r in found) == ["10.250", "10.400"]
+
+    def counted():
+        status, health = central.api("/health")
+        ingest = health["ingest"]
+        return ingest if ingest.get("metering_duplicate", 0) >= 2 else None
+    ingest = wait_until(counted, 15, message="the redelivered readings counted at /health")
+    assert {k: v for k, v in ingest.items() if k.startswith("metering_")} == {
+        "metering_stored": 2, "metering_duplicate": 2, "metering_unbound": 1}
+    warnings = [line for line in central.output().splitlines() if "not stored (unbound)" in line]
+    assert len(warnings) == 1 and "gate-2 meter-bus-1/nobody's-meter" in warnings[0], central.output()[-3000:]
+    assert "bind its meter" in warnings[0]
