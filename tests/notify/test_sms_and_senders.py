@@ -63,9 +63,8 @@ def test_sms_segments():
     assert segments("费" * 70) == 1 and segments("费" * 71) == 2 and segments("费" * 135) == 3
 
 
-async def test_two_senders_never_send_one_notice_twice(engine, demo, clock, smtp_server, inbox, database_url):
-    if database_url.startswith("sqlite"):
-        pytest.skip("several central processes share PostgreSQL only; SQLite serves one process")
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SQLite serves one central process only
+async def test_two_senders_never_send_one_notice_twice(engine, demo, clock, smtp_server, inbox):
     await queue_all(engine, [bill_notice(demo, period=f"2026-{m:02d}", document=False) for m in range(1, 13)] +
                     [bill_notice(demo, unit="3-1202", period=f"2026-{m:02d}", recipient=f"t{m}@example.com",
                                  document=False) for m in range(1, 13)], clock)
