@@ -174,7 +174,7 @@ async def export_records(config: CentralConfig, args: argparse.Namespace) -> int
 async def bill_run(config: CentralConfig, args: argparse.Namespace) -> int:
     """Preview or post an estate's bill run for a period (a post queues its bill notices), with a progress bar; exit 1
     when something is held."""
-    from central.billing.runner import post_notices
+    from central.billing.runner import describe_notices, post_notices
     from central.billing.runs import execute
     from central.registry.errors import Invalid
 
@@ -187,8 +187,9 @@ async def bill_run(config: CentralConfig, args: argparse.Namespace) -> int:
         async with engine.connect() as conn:
             await require_estate(conn, args.estate)
         run_id, outcome = await execute(engine, SYSTEM, args.estate, args.period, mode, progress)
+        notices = None
         if mode == "post":  # as a run posted from the API or the schedule: its notices follow at once
-            await post_notices(engine, SYSTEM, args.estate, args.period, progress)
+            notices = describe_notices(await post_notices(engine, SYSTEM, args.estate, args.period, progress))
     except (NotFound, Invalid) as exc:
         print(f"cannot run: {exc.message}", file=sys.stderr)
         return 2
@@ -199,6 +200,8 @@ async def bill_run(config: CentralConfig, args: argparse.Namespace) -> int:
     print(f"run {run_id} ({mode}) of {args.estate} {args.period}: {verb} {outcome.bills} bills, {outcome.lines} lines, "
           f"{outcome.total} in total; {outcome.already_billed} item(s) billed before; settled from prepayments "
           f"{outcome.settled}")
+    if notices:
+        print(notices)
     for held in outcome.held[:50]:
         print(f"held: {held['unit'] or '(all units)'} {held['fee_item']}: {held['reason']}")
     if len(outcome.held) > 50:

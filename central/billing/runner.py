@@ -106,15 +106,26 @@ SCHEDULER = web.AppKey("billing_scheduler", object)
 """The running AsyncIOScheduler, or None when the schedule is off."""
 
 
-async def post_notices(engine: AsyncEngine, actor: Principal, estate: str, period: str, tick: Any = None) -> None:
+async def post_notices(engine: AsyncEngine, actor: Principal, estate: str, period: str,
+                       tick: Any = None) -> dict[str, int] | None:
     """After a post: queue the period's bill notices and reminders (a step of its own: the run stays posted if it
-    fails, and the daily job catches up the bills not yet due)."""
+    fails, and the daily job catches up the bills not yet due); the counts, or None when it failed."""
     try:
         summary = await notices.notify_bills(engine, actor, estate, period=period, progress=tick)
     except Exception:
         log.exception("bill notices of %s %s could not be queued; the daily job will try again", estate, period)
-        return
+        return None
     log.info("bill notices of %s %s: %s", estate, period, summary)
+    return summary
+
+
+def describe_notices(summary: dict[str, int] | None) -> str:
+    """One line for the cashier about a post's notice step."""
+    if summary is None:
+        return "notices: could not be queued (see the log); the daily job will queue them"
+    return (f"notices: {summary['queued']} queued for {summary['bills']} bills ({summary['email']} e-mail, "
+            f"{summary['sms']} SMS), {summary['reminders']} reminders, {summary['no_contact']} without an owner's "
+            f"e-mail or phone, {summary['already']} queued before")
 
 
 def previous_month(today: date) -> str:
