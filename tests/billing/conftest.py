@@ -17,7 +17,7 @@ from central.auth.roles import Role
 from central.billing import items, runs
 from central.billing.models import Posting
 from central.metering import meters, points, readings
-from central.registry import estates, property, units
+from central.registry import estates, property, residents, units
 from tests.support import database
 
 data_key = database.data_key
@@ -74,6 +74,23 @@ async def demo(engine) -> dict[str, int]:
                 made[f"{building}-{number}"] = unit["id"]
         lobby = await property.create_common_area(conn, OFFICE, "demo", property.CommonAreaCreate(name="Lobby"))
         made["lobby"] = lobby["id"]
+    return made
+
+
+@pytest.fixture
+async def people(engine, demo) -> dict[str, int]:
+    """Owners of 3-1201 (e-mail and phone) and 3-1202 (phone only), a tenant of 3-1203 (e-mail only)."""
+    made = {}
+    async with engine.begin() as conn:
+        for key, unit, relation, name, email, phone in (
+                ("zhang", "3-1201", "owner", "张三", "zhang.san@example.com", "13800138000"),
+                ("li", "3-1202", "owner", "李四", "", "139 0013 9000"),
+                ("wang", "3-1203", "tenant", "王五", "wang.wu@example.com", "")):
+            resident = await residents.create_resident(conn, OFFICE, "demo", residents.ResidentCreate(
+                name=name, email=email, phone=phone))
+            await residents.add_occupancy(conn, OFFICE, resident["id"], residents.OccupancyCreate(
+                unit_id=demo[unit], relation=relation, move_in=date(2020, 1, 1)))
+            made[key] = resident["id"]
     return made
 
 

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 from tests.billing.conftest import setup_march
-from tests.billing.test_notices import people  # noqa: F401 (a fixture: owners with and without contacts)
 from tests.support.services import REPO
 
 

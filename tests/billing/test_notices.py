@@ -36,22 +36,6 @@ TOTALS = {"3-1201": dec("1104.81"), "3-1202": dec("608.88"), "3-1203": dec("426.
 
 
 @pytest.fixture
-async def people(engine, demo) -> dict[str, int]:
-    made = {}
-    async with engine.begin() as conn:
-        for key, unit, relation, name, email, phone in (
-                ("zhang", "3-1201", "owner", "张三", "zhang.san@example.com", "13800138000"),
-                ("li", "3-1202", "owner", "李四", "", "139 0013 9000"),
-                ("wang", "3-1203", "tenant", "王五", "wang.wu@example.com", "")):
-            resident = await residents.create_resident(conn, OFFICE, "demo", residents.ResidentCreate(
-                name=name, email=email, phone=phone))
-            await residents.add_occupancy(conn, OFFICE, resident["id"], residents.OccupancyCreate(
-                unit_id=demo[unit], relation=relation, move_in=date(2020, 1, 1)))
-            made[key] = resident["id"]
-    return made
-
-
-@pytest.fixture
 async def march(engine, demo, people) -> dict[str, int]:
     """March posted; returns bill ids by unit."""
     await setup_march(engine, demo)
