@@ -112,13 +112,15 @@ class Mosquitto:
         self.proc = None
 
 
-def _pg_admin(statement: str) -> None:
+def pg_admin(*statements: str) -> None:
+    """Run statements one by one on the machine's PostgreSQL as its administrator (not from an event loop)."""
     import asyncio
 
     async def run() -> None:
         conn = await asyncpg.connect(PG_ADMIN_DSN)
         try:
-            await conn.execute(statement)
+            for statement in statements:
+                await conn.execute(statement)
         finally:
             await conn.close()
 
@@ -128,12 +130,12 @@ def _pg_admin(statement: str) -> None:
 def create_pg_database() -> str:
     """A new empty database on the machine's PostgreSQL; returns its URL."""
     name = f"estatelink_test_{uuid.uuid4().hex[:12]}"
-    _pg_admin(f'CREATE DATABASE "{name}"')
+    pg_admin(f'CREATE DATABASE "{name}"')
     return PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
 
 
 def drop_pg_database(url: str) -> None:
-    _pg_admin(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+    pg_admin(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
 class Process:
