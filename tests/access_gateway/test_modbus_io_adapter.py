@@ -91,12 +91,13 @@ async def test_a_pulse_switches_on_then_off_and_a_second_lengthens_it(rig):
     await rig.start()
     began = time.monotonic()
     await rig.adapter.pulse(2, 0.3)
+    returned = time.monotonic()
     assert rig.sim.coils[2] is True
     await asyncio.sleep(0.1)
     await rig.adapter.pulse(2, 0.3)  # the next tap while still released
     await until(lambda: not rig.sim.coils[2])
     [(on, off)] = rig.sim.pulses(2)
-    assert on - began < 0.1
+    assert began <= on <= returned  # switched on within the call, however loaded the machine
     assert 0.35 <= off - on <= 0.8, "lengthened to 0.1 + 0.3 s, not cut at 0.3 s"
 
 
