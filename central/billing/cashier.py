@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -22,6 +22,7 @@ from central.billing.ledger import add_posting, month_of, plain_posting, unit_po
 from central.billing.ledger_math import PostingKind
 from central.billing.models import Bill, Payment, Posting, ReceiptSequence
 from central.billing.params import Amount
+from central.billing.pricing import ZERO
 from central.metering.common import estate_zone
 from central.registry.common import Body, Note, RecordId, audit, plain
 from central.registry.models import Building, Estate, Unit
@@ -70,6 +71,17 @@ async def unit_row(conn: AsyncConnection, unit_id: int) -> Any:
     return row
 
 
+async def locked_unit(conn: AsyncConnection, unit_id: int) -> Any:
+    """The unit (unit_row), its money writes serialised until this transaction ends, so what is read next is what
+    the write will be checked against: PostgreSQL locks the unit's row; SQLite's no-op write begins the transaction
+    and takes the database's write lock before anything is read."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(select(Unit.id).where(Unit.id == unit_id).with_for_update(key_share=True))
+    else:
+        await conn.execute(update(Unit).where(Unit.id == unit_id).values(id=Unit.id))
+    return await unit_row(conn, unit_id)
+
+
 async def next_receipt(conn: AsyncConnection, estate: str, at: datetime) -> str:
     """The estate's next receipt number for the year of `at` (estate time)."""
     year = int(month_of(at, await estate_zone(conn, estate))[:4])
@@ -112,7 +124,7 @@ async def record_money(conn: AsyncConnection, actor: Principal, unit: Any, *, pu
 
 async def take_payment(conn: AsyncConnection, actor: Principal, unit_id: int, body: PaymentBody) -> dict[str, Any]:
     """Take money at the desk (cash, card or transfer); answers the receipt."""
-    unit = await unit_row(conn, unit_id)
+    unit = await locked_unit(conn, unit_id)
     if body.client_key is not None:
         seen = (await conn.execute(select(Payment).where(Payment.estate == unit.estate,
                                                          Payment.client_key == body.client_key))).first()
@@ -129,7 +141,7 @@ async def take_payment(conn: AsyncConnection, actor: Principal, unit_id: int, bo
 
 async def refund(conn: AsyncConnection, actor: Principal, unit_id: int, body: RefundBody) -> dict[str, Any]:
     """Pay money back out of the unit's credit; never more than the credit it holds."""
-    unit = await unit_row(conn, unit_id)
+    unit = await locked_unit(conn, unit_id)
     credit = (await unit_position(conn, unit_id)).credit
     if body.amount > credit:
         raise Conflict(f"amount: unit {unit.code}-{unit.number} holds a credit of {credit}; refund at most that")
@@ -139,9 +151,11 @@ async def refund(conn: AsyncConnection, actor: Principal, unit_id: int, body: Re
 
 
 async def discount(conn: AsyncConnection, actor: Principal, unit_id: int, body: DiscountBody) -> dict[str, Any]:
-    """Take an amount off what the unit owes (减免), with the reason."""
-    unit = await unit_row(conn, unit_id)
+    """Take an amount off what the unit owes (减免), with the reason; never more than the bill named (or the unit)
+    still owes, so a discount never becomes a credit that could be refunded."""
+    unit = await locked_unit(conn, unit_id)
     await _bill_of_unit(conn, body.bill_id, unit_id)
+    await _check_discount(conn, unit, body)
     posting_id = await add_posting(conn, actor, estate=unit.estate, unit_id=unit_id, kind=PostingKind.DISCOUNT,
                                    amount=-body.amount, period=month_of(wire.utc_now(),
                                                                         await estate_zone(conn, unit.estate)),
@@ -150,6 +164,17 @@ async def discount(conn: AsyncConnection, actor: Principal, unit_id: int, body: 
     after = await get_posting(conn, posting_id)
     await audit(conn, actor, "posting", "discount", posting_id, unit.estate, None, after)
     return after
+
+
+async def _check_discount(conn: AsyncConnection, unit: Any, body: DiscountBody) -> None:
+    state = await unit_position(conn, unit.id)
+    if body.bill_id is None:
+        owed, what = max(state.balance, ZERO), f"unit {unit.code}-{unit.number}"
+    else:
+        owed = sum((d.outstanding for d in state.debts if d.bill_id == body.bill_id), ZERO)
+        what = f"bill {body.bill_id}"
+    if body.amount > owed:
+        raise Invalid("amount", f"{what} owes {owed}; discount at most that")
 
 
 async def get_posting(conn: AsyncConnection, posting_id: int) -> dict[str, Any]:
@@ -165,6 +190,7 @@ async def reverse(conn: AsyncConnection, actor: Principal, posting_id: int, body
     target = (await conn.execute(select(Posting).where(Posting.id == posting_id))).first()
     if target is None:
         raise NotFound(f"no posting with id {posting_id}")
+    await locked_unit(conn, target.unit_id)
     if target.kind == PostingKind.REVERSAL:
         raise Conflict(f"posting {posting_id} is itself a reversal: post the original entry again instead")
     if await conn.scalar(select(Posting.id).where(Posting.reverses_id == posting_id)):

@@ -21,12 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from central.auth.audit import record_change
 from central.auth.principal import Principal
 from central.billing.bulk import copy_rows
+from central.billing.errors import Invalid
 from central.billing.items import get_policy
 from central.billing.ledger import balances, position
 from central.billing.ledger_math import Posting as Entry
 from central.billing.ledger_math import PostingKind, late_fee
 from central.billing.models import Posting
 from central.billing.pricing import ZERO, to_cents
+from central.metering.common import estate_zone
 from central.registry.common import require_estate
 from estatelink import wire
 
@@ -60,9 +62,17 @@ async def _histories(conn: AsyncConnection, unit_ids: list[int], batch: int = 10
     return found
 
 
+async def _check_day_has_come(conn: AsyncConnection, estate: str, as_of: date) -> None:
+    today = wire.utc_now().astimezone(await estate_zone(conn, estate)).date()
+    if as_of > today:
+        raise Invalid("as_of", f"{as_of} has not come yet in estate {estate} (today is {today}); late fees accrue "
+                               "day by day, so assess them on or after the day")
+
+
 async def assess(conn: AsyncConnection, actor: Principal, estate: str, as_of: date) -> dict[str, Any]:
     """Post the late fees due on `as_of` for every overdue bill of the estate; safe to run again."""
     await require_estate(conn, estate)
+    await _check_day_has_come(conn, estate, as_of)
     policy = await get_policy(conn, estate)
     rate, ratio, grace = (Decimal(policy["late_fee_daily_rate"]), Decimal(policy["late_fee_cap_ratio"]),
                           int(policy["late_fee_grace_days"]))

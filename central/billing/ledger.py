@@ -23,7 +23,7 @@ from central.billing.errors import Conflict
 from central.billing.ledger_math import (LedgerError, OpenCharge, Posting as Entry, PostingKind, auto_settle,
                                          balance, effective_kinds)
 from central.billing.models import Posting
-from central.billing.pricing import ZERO
+from central.billing.pricing import ZERO, to_cents
 from central.registry.common import aware
 from estatelink import wire
 
@@ -68,14 +68,20 @@ async def balances(conn: AsyncConnection, estate: str, span: tuple[int, int] | N
                    only: str | None = None) -> dict[int, Decimal]:
     """Balances per unit (ids lo <= id < hi) from SQL sums; `only` = 'debit' or 'credit' keeps units owing or
     in credit."""
-    stmt = select(Posting.unit_id, func.sum(Posting.amount)).where(Posting.estate == estate).group_by(Posting.unit_id)
+    total = func.round(func.sum(Posting.amount), 2)  # SQLite sums REALs: 0.30 - 0.10 - 0.20 is -2.8e-17
+    stmt = select(Posting.unit_id, total).where(Posting.estate == estate).group_by(Posting.unit_id)
     if span is not None:
         stmt = stmt.where(Posting.unit_id >= span[0], Posting.unit_id < span[1])
     if only == "debit":
-        stmt = stmt.having(func.sum(Posting.amount) > 0)
+        stmt = stmt.having(total > 0)
     elif only == "credit":
-        stmt = stmt.having(func.sum(Posting.amount) < 0)
-    return {unit_id: Decimal(total).quantize(Decimal("0.01")) for unit_id, total in (await conn.execute(stmt)).all()}
+        stmt = stmt.having(total < 0)
+    return {unit_id: cents(amount) for unit_id, amount in (await conn.execute(stmt)).all()}
+
+
+def cents(amount: Any) -> Decimal:
+    """A sum from SQL (a Decimal, or a float on SQLite) as Decimal cents, never -0.00."""
+    return to_cents(Decimal(str(amount))) + ZERO
 
 
 @dataclass(frozen=True, slots=True)

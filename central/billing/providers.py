@@ -5,7 +5,8 @@ The simulated provider ("sim") signs like the real ones do: headers X-Sim-Timest
 "{timestamp}.{nonce}." + the raw body, with the secret shared with the provider (ESTATELINK_PAYMENT_SIM_SECRET).
 A timestamp more than 5 minutes off is refused, and a nonce is accepted once (kept for twice the window, after
 which the timestamp check refuses it anyway). The provider's payment id is unique: the same payment notified
-again, with a fresh nonce as providers do on retry, answers "duplicate" and posts nothing.
+again, with a fresh nonce as providers do on retry, answers "duplicate" and posts nothing. A payment is posted
+when central receives it, like one at the desk; the provider's paid_at is kept with the notification (raw).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal, Protocol
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AwareDatetime, Field, StringConstraints, ValidationError, field_validator
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -31,11 +32,14 @@ from central.billing.cashier import receipt, record_money
 from central.billing.errors import BadNotification, BadSignature, Conflict, NotFound, Replayed
 from central.billing.models import Payment, WebhookNonce
 from central.billing.params import Amount
+from central.registry.common import Body
 from central.registry.models import Building, Unit
 from estatelink import wire
 
 WINDOW = timedelta(minutes=5)
-_NONCE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+_NONCE = re.compile(r"[A-Za-z0-9_-]{8,64}")
+_TIMESTAMP = re.compile(r"[0-9]{1,11}")
+_SIGNATURE = re.compile(r"v1=[0-9a-f]{64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +67,7 @@ class PaymentProvider(Protocol):
         ...
 
 
-class SimBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SimBody(Body):
     id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
     estate: Annotated[str, StringConstraints(pattern=wire.ID_PATTERN)]
     unit_id: Annotated[int, Field(ge=1, le=2**63 - 1)]
@@ -74,11 +76,24 @@ class SimBody(BaseModel):
     purpose: Literal["payment", "prepayment"] = "payment"
     paid_at: AwareDatetime
 
+    @field_validator("paid_at")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        try:
+            return value.astimezone(timezone.utc)
+        except OverflowError:
+            raise ValueError("is outside the years 1 to 9999 in UTC") from None
+
 
 def sign(secret: bytes, timestamp: str, nonce: str, body: bytes) -> str:
     """The simulated provider's signature header value."""
     digest = hmac.new(secret, f"{timestamp}.{nonce}.".encode() + body, hashlib.sha256).hexdigest()
     return f"v1={digest}"
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors(include_url=False, include_input=False)[0]
+    return f"{'.'.join(str(part) for part in error['loc']) or 'body'}: {error['msg']}"[:200]
 
 
 class SimulatedProvider:
@@ -95,18 +110,21 @@ class SimulatedProvider:
         """Check the signature, the timestamp window and the body."""
         timestamp, nonce = headers.get("X-Sim-Timestamp", ""), headers.get("X-Sim-Nonce", "")
         signature = headers.get("X-Sim-Signature", "")
-        if not (timestamp.isdigit() and _NONCE.match(nonce) and signature.startswith("v1=")):
-            raise BadSignature("missing or malformed X-Sim-Timestamp, X-Sim-Nonce or X-Sim-Signature")
-        if not hmac.compare_digest(sign(self.secret, timestamp, nonce, body), signature):
+        if not (_TIMESTAMP.fullmatch(timestamp) and _NONCE.fullmatch(nonce) and _SIGNATURE.fullmatch(signature)):
+            raise BadSignature("missing or malformed X-Sim-Timestamp (Unix seconds), X-Sim-Nonce (8 to 64 of "
+                               "A-Z a-z 0-9 _ -) or X-Sim-Signature (v1= and 64 lowercase hex digits)")
+        if not hmac.compare_digest(sign(self.secret, timestamp, nonce, body).encode(), signature.encode()):
             raise BadSignature("the signature does not match the body")
-        sent = datetime.fromtimestamp(int(timestamp[:12]), timezone.utc)
+        sent = datetime.fromtimestamp(int(timestamp), timezone.utc)
         if abs(now - sent) > self.window:
             raise BadSignature(f"the timestamp is {abs(now - sent).total_seconds():.0f} s off; at most "
                                f"{self.window.total_seconds():.0f} s are accepted")
         try:
             data = SimBody.model_validate(orjson.loads(body))
-        except (orjson.JSONDecodeError, ValidationError) as exc:
-            raise BadNotification(f"not a payment notification: {str(exc).splitlines()[0][:200]}") from None
+        except orjson.JSONDecodeError as exc:
+            raise BadNotification(f"not a payment notification: {str(exc)[:200]}") from None
+        except ValidationError as exc:
+            raise BadNotification(f"not a payment notification: {_first_error(exc)}") from None
         return Notification(self.name, nonce, data.id, data.estate, data.unit_id, data.amount, data.purpose,
                             data.paid_at, orjson.loads(body))
 
@@ -152,7 +170,7 @@ async def receive(conn: AsyncConnection, provider: PaymentProvider, headers: Map
         raise BadNotification(f"estate {note.estate!r} has no unit {note.unit_id}")
     payment_id = await record_money(conn, provider_principal(provider.name), unit, purpose=note.purpose,
                                     method="online", amount=note.amount, provider=provider.name,
-                                    provider_payment_id=note.payment_id, raw=note.raw, at=note.paid_at,
+                                    provider_payment_id=note.payment_id, raw=note.raw, at=now,
                                     note=f"{provider.name} payment {note.payment_id}")
     return {"status": "posted", "receipt": await receipt(conn, payment_id)}
 

@@ -2,10 +2,13 @@
 the payment providers' webhook (public: the provider has no account, its signature is its authentication)."""
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date
+from typing import Any, TypeVar
 
 from aiohttp import web
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from central.api.body import parse_body
 from central.api.errors import json_error
@@ -20,6 +23,7 @@ from central.registry.http import (check_query, endpoint, engine, page, page_par
 
 routes = web.RouteTableDef()
 ID = r"{id:\d+}"
+T = TypeVar("T")
 
 
 class AssessBody(Body):
@@ -27,9 +31,27 @@ class AssessBody(Body):
     """The estate day the late fees are for."""
 
 
-add_route(routes, scoped_create(f"/units/{ID}/payments", "billing.payments.create",
-                                "Take a payment or prepayment at the desk (cash, card, transfer); answers the receipt.",
-                                cashier.PaymentBody, path_unit_id, cashier.take_payment))
+async def retried_once(request: web.Request, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """`work` in a transaction; when a unique index stops it (the same payment sent twice at once), once more in a
+    new transaction, where it finds the row the other request wrote."""
+    try:
+        async with engine(request).begin() as conn:
+            return await work(conn)
+    except IntegrityError:
+        pass
+    async with engine(request).begin() as conn:
+        return await work(conn)
+
+
+@routes.post(f"/units/{ID}/payments", name="billing.payments.create")
+@endpoint
+async def take_payment(request: web.Request) -> web.Response:
+    """Take a payment or prepayment at the desk (cash, card, transfer); answers the receipt."""
+    body = await parse_body(request, cashier.PaymentBody)
+
+    async def take(conn: AsyncConnection) -> dict[str, Any]:
+        return await cashier.take_payment(conn, principal(request), await path_unit_id(conn, request), body)
+    return reply(await retried_once(request, take), 201)
 
 
 @routes.get("/estates/{estate}/payments", name="billing.payments.list")
@@ -82,18 +104,12 @@ async def webhook(request: web.Request) -> web.Response:
     """A payment provider's notification, posted once however often it is notified (public: signed instead)."""
     provider = providers.provider_named(request.match_info["provider"])
     body = await request.read()  # the signature covers these exact bytes; the app caps their size
-    for attempt in (1, 2):
-        try:
-            async with engine(request).begin() as conn:
-                return reply(await providers.receive(conn, provider, request.headers, body))
-        except BadSignature as exc:
-            raise json_error(web.HTTPUnauthorized, "bad_signature", exc.message) from None
-        except Replayed as exc:
-            raise json_error(web.HTTPConflict, "replayed", exc.message) from None
-        except BadNotification as exc:
-            raise json_error(web.HTTPUnprocessableEntity, "bad_notification", exc.message) from None
-        except IntegrityError:
-            if attempt == 2:
-                raise
-            # the same payment arrived twice at once: the second finds the first's row on its retry
-    raise AssertionError("unreachable")
+    try:
+        return reply(await retried_once(request, lambda conn: providers.receive(conn, provider, request.headers,
+                                                                                 body)))
+    except BadSignature as exc:
+        raise json_error(web.HTTPUnauthorized, "bad_signature", exc.message) from None
+    except Replayed as exc:
+        raise json_error(web.HTTPConflict, "replayed", exc.message) from None
+    except BadNotification as exc:
+        raise json_error(web.HTTPUnprocessableEntity, "bad_notification", exc.message) from None
