@@ -122,11 +122,12 @@ class _Fields:
             return None
         try:
             parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
-        except ValueError:
-            parsed = None
-        if parsed is None or parsed.utcoffset() is None:
+            in_utc = None if parsed is None or parsed.utcoffset() is None else parsed.astimezone(UTC)
+        except (ValueError, OverflowError):
+            self.fail(name, f"must be an ISO 8601 time with a UTC offset, within years 1..9999 in UTC, got {value!r}")
+        if in_utc is None:
             self.fail(name, f"must be an ISO 8601 time with a UTC offset, got {value!r}")
-        return parsed.astimezone(UTC)
+        return in_utc
 
     def strings(self, name: str, value: Any) -> list[str]:
         if not isinstance(value, list):

@@ -38,6 +38,8 @@ from gateway.supervisor import DriverFactory
 log = logging.getLogger("gateway.access")
 PURGE_EVERY_S = 3600.0
 DOOR_OPEN_MAX_S = 60
+DOOR_OPEN_MAX_LIFETIME = timedelta(seconds=60)
+"""The longest a door_open may live: central issues it for 30 s (central.access.remote.DOOR_OPEN_TTL)."""
 RELOCK_GRACE_S = 1.0
 """The door counts as released this much longer than its lock pulse: a contact is read a poll late, and a
 door pushed open in the pulse's last instant is a passage, not a forced door."""
@@ -96,8 +98,9 @@ class AccessRuntime:
             entry.sharing = [other for other in self.doors.values() if other.lock.key == entry.lock.key]
         self._tasks: set[asyncio.Task[Any]] = set()
         self.decisions = 0
+        self.purge_failures = 0
         self.sync.register(commands)
-        commands.register("door_open", self.on_door_open)
+        commands.register("door_open", self.on_door_open, max_lifetime=DOOR_OPEN_MAX_LIFETIME)
         settle_heap(collect=True)  # the loaded cache: decisions must not wait for the collector to walk it
 
     # --- wiring ----------------------------------------------------------------------------------------
@@ -142,7 +145,7 @@ class AccessRuntime:
         try:
             while True:
                 await asyncio.sleep(PURGE_EVERY_S)
-                await self.writer.call(self.cache.purge_used_passes, wire.utc_now())
+                await self.purge_used_passes()
         finally:
             for door in self.doors.values():
                 for handle in (door.relock, door.held):
@@ -151,6 +154,15 @@ class AccessRuntime:
             for task in list(self._tasks):
                 task.cancel()
             self.writer.close(self.cache.close)
+
+    async def purge_used_passes(self) -> None:
+        """Forget expired single-use passes; a failure is logged and counted, never fatal (retried next hour)."""
+        try:
+            await self.writer.call(self.cache.purge_used_passes, wire.utc_now())
+        except Exception:  # the gateway's task group must outlive a bad purge: taps are decided either way
+            self.purge_failures += 1
+            log.exception("purging expired single-use passes failed (%d failure(s) so far); retrying in %gs",
+                          self.purge_failures, PURGE_EVERY_S)
 
     # --- taps ------------------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,6 +32,11 @@ from gateway.commands import CommandRouter, Refused
 
 log = logging.getLogger("gateway.access")
 T = TypeVar("T")
+MAX_SNAPSHOT_PARTS = 1000
+"""Central fills a part with up to 2,000 credentials and about 1 MiB: 1,000 parts is a 2-million-card estate."""
+MISSING_PARTS_SHOWN = 5
+SYNC_MAX_LIFETIME = timedelta(hours=24)
+"""The longest a sync command may live: central issues them for 24 h (central.access.sync.SYNC_TTL)."""
 
 
 def open_cache(path: Path, policy: OfflinePolicy) -> AccessCache:
@@ -94,11 +100,21 @@ class _Staged:
     records: dict[int, dict[str, list[Any]]] = field(default_factory=dict)
 
 
-def _int_arg(args: dict[str, Any], name: str, low: int) -> int:
+def _int_arg(args: dict[str, Any], name: str, low: int, high: int | None = None) -> int:
     value = args.get(name)
-    if type(value) is not int or value < low:
-        raise ValueError(f"args.{name} must be an integer of at least {low}, got {value!r}")
+    if type(value) is not int or value < low or (high is not None and value > high):
+        bounds = f"of at least {low}" if high is None else f"from {low} to {high}"
+        raise ValueError(f"args.{name} must be an integer {bounds}, got {value!r}")
     return value
+
+
+def _missing_parts(staged: _Staged) -> str | None:
+    """'lacks N of its M part(s) (first missing: 1, 2, ...)', or None when every part was received."""
+    missing = [number for number in range(1, staged.parts + 1) if number not in staged.records]
+    if not missing:
+        return None
+    first = ", ".join(str(number) for number in missing[:MISSING_PARTS_SHOWN])
+    return f"lacks {len(missing)} of its {staged.parts} part(s) (first missing: {first})"
 
 
 class AccessSync:
@@ -112,9 +128,9 @@ class AccessSync:
 
     def register(self, router: CommandRouter) -> None:
         """Handle access_delta, access_snapshot and access_current."""
-        router.register("access_delta", self.on_delta)
-        router.register("access_snapshot", self.on_snapshot)
-        router.register("access_current", self.on_current)
+        router.register("access_delta", self.on_delta, max_lifetime=SYNC_MAX_LIFETIME)
+        router.register("access_snapshot", self.on_snapshot, max_lifetime=SYNC_MAX_LIFETIME)
+        router.register("access_current", self.on_current, max_lifetime=SYNC_MAX_LIFETIME)
 
     async def state(self) -> dict[str, Any]:
         """{version, checksum, last_synced_at}: what the heartbeat reports of the cache."""
@@ -147,7 +163,7 @@ class AccessSync:
     async def on_snapshot(self, command: wire.Command) -> str:
         """Stage one part; on the last, replace the whole cache if the records hash to the checksum."""
         args = command.args
-        version, parts = _int_arg(args, "version", 0), _int_arg(args, "parts", 1)
+        version, parts = _int_arg(args, "version", 0), _int_arg(args, "parts", 1, MAX_SNAPSHOT_PARTS)
         part = _int_arg(args, "part", 1)
         records = args.get("records")
         if part > parts:
@@ -162,15 +178,16 @@ class AccessSync:
         if part < parts:
             return f"part {part}/{parts}"
         del self._staged[version]
-        missing = [str(n) for n in range(1, parts + 1) if n not in staged.records]
-        if missing:
-            raise RuntimeError(f"snapshot version {version} lacks part(s) {', '.join(missing)} of {parts}; the cache "
-                               f"is unchanged at version {self.cache.version}")
+        missing = _missing_parts(staged)
+        if missing is not None:
+            raise RuntimeError(f"snapshot version {version} {missing}; the cache is unchanged at version "
+                               f"{self.cache.version}")
         merged: dict[str, list[Any]] = {kind: [] for kind in KINDS}
         for number in range(1, parts + 1):
             for kind, items in staged.records[number].items():
                 merged.setdefault(kind, []).extend(items)
-        snapshot = {"version": version, "checksum": args.get("checksum"), "records": merged}
+        snapshot = {"version": version, "checksum": args.get("checksum"), "records": merged,
+                    "used_passes": args.get("used_passes", [])}
         count = len(merged.get("credentials", []))
         await self.writer.call(self.cache.replace_all, snapshot, synced_at=wire.utc_now())
         self._checksum = snapshot["checksum"]

@@ -12,6 +12,7 @@ import random
 import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import aiomqtt
@@ -25,6 +26,8 @@ from gateway.outbox import Captured
 log = logging.getLogger("gateway.uplink")
 SESSION_EXPIRY_S = 7 * 24 * 3600
 LIVE_QUEUE_LIMIT = 20_000
+REPLAY_MAX_LIFETIME = timedelta(minutes=10)
+"""The longest a replay may live: central issues it for 60 s (central.ingest.service.REPLAY_COMMAND_TTL)."""
 
 
 class Uplink:
@@ -50,7 +53,7 @@ class Uplink:
         self.published_batches = 0
         self.published_events = 0
         self.resends = 0
-        commands.register("replay", self._on_replay)
+        commands.register("replay", self._on_replay, max_lifetime=REPLAY_MAX_LIFETIME)
 
     # --- called by the gateway ------------------------------------------------------------
 

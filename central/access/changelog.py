@@ -6,13 +6,14 @@ delete), and `access_records` is brought to the new state. One operation is one 
 sees half of a card replacement. A record written unchanged is not a change and costs no version.
 
 `delta` folds the log after a version into the latest op per key; `snapshot` reads `access_records` and
-splits it into parts small enough for one MQTT message each. Both hand records over as canonical JSON text,
-so what the gateways hash is byte for byte what central hashed (estatelink.access_records).
+splits it into parts small enough for one MQTT message each, with the estate's used single-use passes that
+have not expired (not records: outside the checksum) for the last part. Both hand records over as canonical
+JSON text, so what the gateways hash is byte for byte what central hashed (estatelink.access_records).
 """
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -21,7 +22,7 @@ from sqlalchemy import delete, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from central.access.models import AccessChange, AccessRecord, AccessVersion
+from central.access.models import AccessChange, AccessRecord, AccessVersion, VisitorPass
 from estatelink import wire
 from estatelink.access_records import KINDS, Record, canonical_json, checksum_lines
 
@@ -61,6 +62,8 @@ class Snapshot:
     version: int
     checksum: str
     parts: list[dict[str, list[str]]]
+    used_passes: list[str] = field(default_factory=list)
+    """JSON texts {"id", "valid_until"} of used single-use passes not yet expired: the last part's `used_passes`."""
 
 
 def _insert(conn: AsyncConnection) -> Any:
@@ -195,11 +198,23 @@ async def state(conn: AsyncConnection, estate: str) -> tuple[int, str]:
     return version, checksum(held)
 
 
+async def used_passes(conn: AsyncConnection, estate: str, now: datetime | None = None) -> list[str]:
+    """JSON texts {"id", "valid_until"} of the estate's single-use passes used and not expired by `now`."""
+    rows = await conn.execute(
+        select(VisitorPass.id, VisitorPass.valid_until)
+        .where(VisitorPass.estate == estate, VisitorPass.single_use.is_(True), VisitorPass.used_at.is_not(None),
+               VisitorPass.valid_until > (now or wire.utc_now()))
+        .order_by(VisitorPass.id))
+    return [orjson.dumps({"id": pass_id, "valid_until": _utc_text(until)}).decode() for pass_id, until in rows]
+
+
 async def snapshot(conn: AsyncConnection, estate: str, *, max_credentials: int = MAX_CREDENTIALS_PER_PART,
                    budget: int = PART_BUDGET_BYTES) -> Snapshot:
     """The estate's records at its current version, split into parts of at most `max_credentials`
-    credentials and about `budget` bytes of records each."""
+    credentials and about `budget` bytes of records each; the used passes (read after the records, so every
+    use logged at or before the version is among them) ride on the last part, a part of their own if needed."""
     version, held = await records(conn, estate)
+    used = await used_passes(conn, estate)
     parts: list[dict[str, list[str]]] = [{}]
     size = credentials = 0
     for kind in KINDS:
@@ -212,7 +227,9 @@ async def snapshot(conn: AsyncConnection, estate: str, *, max_credentials: int =
             parts[-1].setdefault(kind, []).append(body)
             size += cost
             credentials += kind == "credentials"
-    return Snapshot(version, checksum(held), parts)
+    if size and size + sum(len(body) + 1 for body in used) > budget:
+        parts.append({})
+    return Snapshot(version, checksum(held), parts, used)
 
 
 async def compact(conn: AsyncConnection, estate: str, floor: int) -> int:

@@ -213,6 +213,7 @@ class AccessSync:
                                                 for kind, bodies in part.items()}}
             if number == len(snap.parts):
                 args["checksum"] = snap.checksum
+                args["used_passes"] = [orjson.Fragment(body) for body in snap.used_passes]
             _, _, payload = remote.command("access_snapshot", args, ISSUER, SYNC_TTL)
             await self._send(estate, gateway, "access_snapshot", snap.version, payload)
         return snap.version

@@ -154,8 +154,7 @@ class AccessCache:
                 self._db.executemany(f"DELETE FROM {kind} WHERE key = ?", [(key,) for key in keys])
             for kind, records in parsed.upserts.items():
                 self._upsert(kind, records)
-            self._db.executemany("INSERT OR IGNORE INTO used_passes(id, valid_until) VALUES(?, ?)",
-                                 [(pid, int(until.timestamp())) for pid, until in parsed.used_passes.items()])
+            self._store_used_passes(parsed.used_passes)
             self._set_meta(parsed.to_version, synced_at)
             if parsed.checksum is not None:
                 computed = self._checksum_db()
@@ -166,7 +165,9 @@ class AccessCache:
                                         last_synced_at=synced_at)
 
     def replace_all(self, snapshot: Any, *, synced_at: datetime | None = None) -> None:
-        """Replace every record with a snapshot; ChecksumMismatch (old cache kept) unless it hashes right."""
+        """Replace every record with a snapshot; ChecksumMismatch (old cache kept) unless it hashes right.
+
+        The snapshot's used passes join those this gateway remembers: a resync never forgets a use."""
         parsed = parse_snapshot(snapshot)
         synced_at = _aware(synced_at)
         with self._transaction():
@@ -176,8 +177,14 @@ class AccessCache:
             computed = self._checksum_db()
             if computed != parsed.checksum:
                 raise ChecksumMismatch(parsed.checksum, computed)
+            self._store_used_passes(parsed.used_passes)
             self._set_meta(parsed.version, synced_at)
+        self._view.used_passes.update(parsed.used_passes)
         self._view = self._view.replaced(parsed.records, version=parsed.version, last_synced_at=synced_at)
+
+    def _store_used_passes(self, used: dict[int, datetime]) -> None:
+        self._db.executemany("INSERT OR IGNORE INTO used_passes(id, valid_until) VALUES(?, ?)",
+                             [(pass_id, int(until.timestamp())) for pass_id, until in used.items()])
 
     def mark_synced(self, version: int, at: datetime | None = None) -> None:
         """Central says `version` is current: restart the offline clock, or VersionMismatch if we are behind."""
@@ -229,11 +236,15 @@ class AccessCache:
         return self._write("DELETE FROM passback WHERE holder_id = ?", (holder_id,))
 
     def purge_used_passes(self, now: datetime) -> int:
-        """Forget single-use passes that have expired by `now`; returns how many."""
+        """Forget single-use passes that have expired by `now`; returns how many.
+
+        Runs on the writer thread while taps add passes on the loop thread: it reads a copy (one C call, so
+        atomic under the GIL) and removes what it found expired, never iterating the live dict."""
         now = _aware(now)
         used = self._view.used_passes
-        for pass_id in [pass_id for pass_id, until in used.items() if until <= now]:
-            del used[pass_id]
+        for pass_id, until in used.copy().items():
+            if until <= now:
+                used.pop(pass_id, None)
         return self._write("DELETE FROM used_passes WHERE valid_until <= ?", (int(now.timestamp()),))
 
     def _write(self, sql: str, args: tuple[Any, ...]) -> int:

@@ -4,12 +4,14 @@
               "upserts": {kind: [record, ...]}, "deletes": {kind: [key, ...]},       (both optional)
               "used_passes": [{"id": int, "valid_until": time}, ...],               (optional)
               "checksum": hex}                                                      (optional)
-    snapshot {"version": int, "checksum": hex, "records": {kind: [record, ...]}}
+    snapshot {"version": int, "checksum": hex, "records": {kind: [record, ...]},
+              "used_passes": [{"id": int, "valid_until": time}, ...]}                (optional)
 
 Kinds and records are described in estatelink.access_records. Within one message a key appears at most once
 per kind (a delta cannot both upsert and delete it). A delta's checksum, when present, is what the records
 must hash to after it is applied (central's state at to_version); a snapshot's is required. `used_passes`
-relays single-use passes used at the estate's other gateways.
+relays single-use passes used at the estate's other gateways; a snapshot's carries every one central knows
+used and not yet expired (neither is a record: the checksum leaves them out).
 """
 from __future__ import annotations
 
@@ -44,6 +46,7 @@ class Snapshot:
     version: int
     checksum: str
     records: dict[str, dict[str, Record]]
+    used_passes: dict[int, datetime] = field(default_factory=dict)
 
 
 def _fail(field: str, message: str, what: str = "delta") -> RecordError:
@@ -98,20 +101,28 @@ def _records(raw: Mapping[str, list[Any]]) -> dict[str, dict[str, Record]]:
     return out
 
 
-def _used_passes(raw: Any) -> dict[int, datetime]:
+def _used_until(item: Any) -> datetime | None:
+    """A used_passes entry's valid_until in UTC, or None when the entry is malformed or out of range."""
+    if not (isinstance(item, Mapping) and set(item) == {"id", "valid_until"} and type(item["id"]) is int
+            and 0 <= item["id"] < 1 << 32 and isinstance(item["valid_until"], str)):
+        return None
+    try:
+        until = datetime.fromisoformat(item["valid_until"])
+        return None if until.utcoffset() is None else until.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
+def _used_passes(raw: Any, what: str = "delta") -> dict[int, datetime]:
     if not isinstance(raw, list):
-        raise _fail("used_passes", f"must be a list, got {type(raw).__name__}")
+        raise _fail("used_passes", f"must be a list, got {type(raw).__name__}", what)
     used = {}
     for item in raw:
-        ok = isinstance(item, Mapping) and set(item) == {"id", "valid_until"} and type(item["id"]) is int \
-            and 0 <= item["id"] < 1 << 32
-        try:
-            until = datetime.fromisoformat(item["valid_until"]) if ok else None
-        except (TypeError, ValueError):
-            until = None
-        if until is None or until.utcoffset() is None:
-            raise _fail("used_passes", f'entries are {{"id": int, "valid_until": time with offset}}, got {item!r}')
-        used[item["id"]] = until.astimezone(UTC)
+        until = _used_until(item)
+        if until is None:
+            raise _fail("used_passes", 'entries are {"id": int, "valid_until": time with offset, within years '
+                        f"1..9999 in UTC}}, got {item!r}", what)
+        used[item["id"]] = until
     return used
 
 
@@ -136,7 +147,8 @@ def parse_delta(raw: Any) -> Delta:
 
 def parse_snapshot(raw: Any) -> Snapshot:
     """Check and parse a whole snapshot; RecordError names what is wrong."""
-    raw = _fields(raw, "snapshot", {"version", "checksum", "records"}, set())
+    raw = _fields(raw, "snapshot", {"version", "checksum", "records"}, {"used_passes"})
     records = _records(_per_kind(raw["records"], "records", "snapshot"))
     return Snapshot(_version(raw, "version", "snapshot"), _checksum(raw["checksum"], "checksum", "snapshot"),
-                    {kind: records.get(kind, {}) for kind in KINDS})
+                    {kind: records.get(kind, {}) for kind in KINDS},
+                    _used_passes(raw.get("used_passes", []), "snapshot"))

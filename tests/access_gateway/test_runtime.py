@@ -17,6 +17,7 @@ from drivers.base import DeviceEvent
 from edge_config import parse_config
 from estatelink import wire
 from gateway.access import AccessCache
+from gateway import access_runtime
 from gateway.access_runtime import AccessRuntime
 from gateway.capture import AsyncOutbox, Capture
 from gateway.commands import CommandRouter
@@ -254,3 +255,27 @@ async def test_contact_readings_drive_the_door_and_a_restarted_module_is_judged_
     assert await harness.events("door.forced") == [{"door": "lobby"}]
     assert await harness.events("device.offline") == [{"device": "io"}], "the alarm is captured too"
     assert await harness.events("io.input") == [], "contact readings are the runtime's, not the outbox's"
+
+
+async def test_a_failing_purge_of_used_passes_is_logged_and_counted_and_the_runtime_goes_on(
+        tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(access_runtime, "PURGE_EVERY_S", 0.01)
+    seed(tmp_path)
+    rig = Harness(tmp_path)
+    try:
+        def broken(now):
+            raise RuntimeError("dictionary changed size during iteration")
+
+        rig.runtime.cache.purge_used_passes = broken
+        for _ in range(100):
+            if rig.runtime.purge_failures >= 2:
+                break
+            await asyncio.sleep(0.01)
+        assert rig.runtime.purge_failures >= 2
+        assert "purging expired single-use passes failed" in caplog.text
+        assert not any(task.done() for task in rig.tasks), "the runtime's task is still running"
+        await rig.tap("in")
+        await settle()
+        assert [d["reason"] for d in await rig.events("access.decision")] == ["granted"]
+    finally:
+        await rig.close()

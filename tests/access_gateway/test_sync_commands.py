@@ -11,7 +11,7 @@ import pytest
 
 from estatelink import wire
 from gateway.access import AccessCache
-from gateway.access_sync import AccessSync, CacheWriter
+from gateway.access_sync import MAX_SNAPSHOT_PARTS, AccessSync, CacheWriter
 from gateway.commands import CommandRouter
 from tests.access_edge.helpers import reference_checksum, wire_credential
 from tests.access_gateway.support import estate_records
@@ -63,7 +63,8 @@ async def test_a_snapshot_missing_a_part_or_hashing_wrong_keeps_the_old_cache(sy
     first = await sync.send("access_snapshot", version=1, part=1, parts=1, records=RECORDS, checksum=CHECKSUM)
     assert first == ("ok", "part 1/1: version 1")
     status, detail = await sync.send("access_snapshot", version=2, part=2, parts=2, records=RECORDS, checksum=CHECKSUM)
-    assert status == "failed" and "lacks part(s) 1 of 2" in detail and "unchanged at version 1" in detail
+    assert status == "failed" and "lacks 1 of its 2 part(s) (first missing: 1)" in detail
+    assert "unchanged at version 1" in detail
     status, detail = await sync.send("access_snapshot", version=3, part=1, parts=1, records={"credentials": []},
                                      checksum=CHECKSUM)
     assert status == "failed" and "checksum" in detail
@@ -75,7 +76,7 @@ async def test_a_newer_snapshot_supersedes_a_half_received_one(sync):
     await sync.send("access_snapshot", version=3, part=1, parts=2, records={"credentials": RECORDS["credentials"]})
     rest = {k: v for k, v in RECORDS.items() if k != "credentials"}
     status, detail = await sync.send("access_snapshot", version=2, part=2, parts=2, records=rest, checksum=CHECKSUM)
-    assert status == "failed" and "lacks part(s) 1" in detail
+    assert status == "failed" and "lacks 1 of its 2 part(s) (first missing: 1)" in detail
     assert sync.cache.version == 0
 
 
@@ -111,3 +112,27 @@ async def test_current_restarts_the_clock_only_at_our_version(sync):
     assert await sync.send("access_current", version=3) == ("refused", "at version 0")
     status, detail = await sync.send("access_current")
     assert status == "failed" and "args.version" in detail
+
+
+async def test_a_snapshot_with_an_absurd_parts_count_is_refused_at_its_first_part(sync):
+    """On the last part the handler walks every part number: 10**9 parts would stall the loop for minutes."""
+    status, detail = await sync.send("access_snapshot", version=7, part=1, parts=10**9, records={})
+    assert status == "failed" and f"args.parts must be an integer from 1 to {MAX_SNAPSHOT_PARTS}" in detail
+    assert sync.sync._staged == {}, "nothing staged"
+
+
+async def test_a_snapshot_missing_many_parts_names_how_many_and_the_first_few(sync):
+    status, detail = await sync.send("access_snapshot", version=7, part=MAX_SNAPSHOT_PARTS,
+                                     parts=MAX_SNAPSHOT_PARTS, records=RECORDS, checksum=CHECKSUM)
+    assert status == "failed"
+    lacking = MAX_SNAPSHOT_PARTS - 1
+    assert f"lacks {lacking} of its {MAX_SNAPSHOT_PARTS} part(s) (first missing: 1, 2, 3, 4, 5)" in detail
+    assert len(detail) < 200
+
+
+async def test_a_snapshot_brings_the_estate_used_passes_on_its_last_part(sync):
+    used = [{"id": 77, "valid_until": "2099-01-01T00:00:00+00:00"}]
+    assert await sync.send("access_snapshot", version=4, part=1, parts=1, records=RECORDS, checksum=CHECKSUM,
+                           used_passes=used) == ("ok", "part 1/1: version 4")
+    assert sync.cache.view.pass_used(77)
+    assert (await sync.sync.state())["checksum"] == CHECKSUM
