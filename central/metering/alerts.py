@@ -1,7 +1,8 @@
 """Leak alerts: the night-flow rule of leak.py run on water points, and the alerts it raises until closed.
 
 Nights are the estate's: readings are put into its time zone before the rule sees them, so the small hours
-are 01:00 to 05:00 where the water is running. A point with an open alert gets no second one.
+are 01:00 to 05:00 where the water is running. A point with an open alert gets no second one, nor does a
+closed alert come back on the nights it was raised for: only a further night of flow raises a new one.
 """
 from __future__ import annotations
 
@@ -10,12 +11,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import AwareDatetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from central.auth.principal import Principal
-from central.metering.common import estate_zone, utc
+from central.metering.common import Instant, estate_zone, utc
 from central.metering.errors import NotFound
 from central.metering.history import load_readings
 from central.metering.leak import detect_leak
@@ -25,7 +25,7 @@ from estatelink import wire
 
 
 class LeakCheckRequest(Body):
-    until: AwareDatetime | None = None
+    until: Instant | None = None
     """Check the nights up to this time (default: now)."""
 
 
@@ -35,9 +35,13 @@ class AlertUpdate(Body):
     """What was found: a running toilet, a burst pipe, a garden tap."""
 
 
-async def _open_alert(conn: AsyncConnection, point_id: int) -> Any:
-    return (await conn.execute(select(LeakAlert).where(LeakAlert.meter_point_id == point_id,
-                                                       LeakAlert.status == "open"))).first()
+async def _standing_alert(conn: AsyncConnection, point_id: int, latest_night: str) -> Any:
+    """The point's open alert, or one (closed too) already raised for the latest night: no second alert for it."""
+    for alert in (await conn.execute(select(LeakAlert).where(LeakAlert.meter_point_id == point_id)
+                                     .order_by(LeakAlert.id.desc()))).all():
+        if alert.status == "open" or latest_night in alert.nights:
+            return alert
+    return None
 
 
 async def check_point(conn: AsyncConnection, actor: Principal, point: Any, until: datetime) -> dict[str, Any]:
@@ -52,7 +56,7 @@ async def check_point(conn: AsyncConnection, actor: Principal, point: Any, until
                                "nights_matched": list(check.nights_matched), "alert": None, "raised": False}
     if not check.alert:
         return outcome
-    existing = await _open_alert(conn, point.id)
+    existing = await _standing_alert(conn, point.id, check.nights_matched[-1].isoformat())
     if existing is not None:
         outcome["alert"] = plain(existing)
         return outcome

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from pydantic import BeforeValidator, Field
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -18,8 +18,30 @@ from central.registry.models import Estate
 
 TOLERANCE = timedelta(hours=24)
 """A boundary's reading is the latest in the 24 hours up to it (consumption.py)."""
+FIRST_YEAR, LAST_YEAR = 1971, 9998
+"""Periods stay clear of the calendar's ends: earlier periods and the readings before a boundary are looked up."""
 MAX_DIGITS = 15
 """SQLite hands Numeric to the driver as a float, which keeps 15 significant digits exactly, not Numeric's 16."""
+
+
+def too_many_digits(value: Decimal) -> bool:
+    """More than MAX_DIGITS digits once written to 0.001 (checked before quantizing, which would overflow)."""
+    return value.adjusted() >= MAX_DIGITS - 3
+
+
+def in_calendar(value: datetime) -> datetime:
+    """`value` (aware) as it is when it lies in the years FIRST_YEAR to LAST_YEAR in UTC, else ValueError."""
+    try:
+        year = value.astimezone(timezone.utc).year
+    except OverflowError:
+        year = 0
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise ValueError(f"expected a time in the years {FIRST_YEAR} to {LAST_YEAR}, got {value.isoformat()}")
+    return value
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(in_calendar)]
+"""A body's time: with a UTC offset, and within the calendar metering looks around in."""
 
 
 def _no_float(value: Any) -> Any:
@@ -113,6 +135,8 @@ def period_of(month: str | None, start: datetime | None, end: datetime | None, z
     if month is not None:
         if start is not None or end is not None:
             raise Invalid("month", "give either month or since and until, not both")
+        if month_bounds(month)[0] > LAST_YEAR:
+            raise Invalid("month", f"a period lies in the years {FIRST_YEAR} to {LAST_YEAR}, got {month!r}")
         return month_period(month, zone)
     if start is None or end is None:
         raise Invalid("month", "give month=YYYY-MM, or both since and until")
@@ -123,4 +147,6 @@ def period_of(month: str | None, start: datetime | None, end: datetime | None, z
                                "hours before it, so a shorter period could start and end on one reading")
     if end - start > timedelta(days=400):
         raise Invalid("until", "a period is at most 400 days")
+    if utc(start).year < FIRST_YEAR or utc(end).year > LAST_YEAR:
+        raise Invalid("since", f"a period lies in the years {FIRST_YEAR} to {LAST_YEAR}")
     return Period(utc(start), utc(end))

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from central.metering.common import ESTIMATED, INVALID, MAX_DIGITS, OUT_OF_RANGE, utc
+from central.metering.common import ESTIMATED, INVALID, OUT_OF_RANGE, too_many_digits, utc
 from central.metering.history import meter_for_device
 from central.metering.models import MeterReading
 from central.metering.points import point_row
@@ -104,8 +104,8 @@ def _value(data: Mapping[str, Any], kind: str) -> Decimal:
         value = Decimal(raw.strip() if isinstance(raw, str) else raw) * factor
     except InvalidOperation:
         raise _Unusable(f"value {raw!r}") from None
-    exact = value.quantize(Decimal("0.001")) if value.is_finite() else None
-    if exact is None or exact != value or value < 0 or len(exact.as_tuple().digits) > MAX_DIGITS:
+    exact = value.quantize(Decimal("0.001")) if value.is_finite() and not too_many_digits(value) else None
+    if exact is None or exact != value or value < 0:
         raise _Unusable(f"value {raw!r} {unit} is not a register value to 0.001")
     return exact
 

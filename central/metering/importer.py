@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from central.auth.audit import record_changes
 from central.auth.principal import Principal
-from central.metering.common import MANUAL, MAX_DIGITS, estate_zone, spec_of
+from central.metering.common import MANUAL, MAX_DIGITS, estate_zone, in_calendar, spec_of, too_many_digits
 from central.metering.errors import Conflict
 from central.metering.history import meter_at
 from central.metering.models import Meter, MeterPoint, MeterReading
@@ -103,7 +103,10 @@ def _time(value: Any, zone: ZoneInfo) -> datetime:
         except ValueError as exc:
             raise _RowProblem("at", f"{value!r} is not a real time ({exc})") from None
     aware = local if local.tzinfo is not None else local.replace(tzinfo=zone)
-    return aware.astimezone(timezone.utc)
+    try:
+        return in_calendar(aware).astimezone(timezone.utc)
+    except ValueError as exc:
+        raise _RowProblem("at", str(exc)) from None
 
 
 def _value(value: Any) -> Decimal:
@@ -114,10 +117,10 @@ def _value(value: Any) -> Decimal:
         raise _RowProblem("value", f"expected a number such as 1234.56, got {value!r}") from None
     if not number.is_finite() or number < 0:
         raise _RowProblem("value", f"expected a register value of 0 or more, got {value!r}")
+    if too_many_digits(number):
+        raise _RowProblem("value", f"{value} has more than {MAX_DIGITS} digits")
     if number != number.quantize(Decimal("0.001")):
         raise _RowProblem("value", f"{value} has more than 3 decimals")
-    if len(number.quantize(Decimal("0.001")).as_tuple().digits) > MAX_DIGITS:
-        raise _RowProblem("value", f"{value} has more than {MAX_DIGITS} digits")
     return number
 
 

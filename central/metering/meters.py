@@ -8,12 +8,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from central.auth.principal import Principal
-from central.metering.common import FINAL, FIRST, INVALID, MANUAL, RegisterValue, check_value, utc
+from central.metering.common import FINAL, FIRST, INVALID, MANUAL, Instant, RegisterValue, check_value, utc
 from central.metering.errors import Conflict, Invalid, NotFound
 from central.metering.models import Meter, MeterReading
 from central.metering.readings import FUTURE_SLACK, Serial, add_reading, get_reading
@@ -52,11 +52,11 @@ class NewMeter(_Binding):
 
 
 class MeterInstall(NewMeter):
-    installed_at: AwareDatetime
+    installed_at: Instant
 
 
 class MeterReplace(Body):
-    at: AwareDatetime
+    at: Instant
     old_final: RegisterValue
     """The old meter's register when removed."""
     new: NewMeter

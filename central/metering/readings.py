@@ -11,14 +11,14 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, StringConstraints
+from pydantic import StringConstraints
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from central.auth.principal import Principal
-from central.metering.common import (INVALID, MANUAL, MISMATCH, NEGATIVE, OUT_OF_RANGE, SPIKE, RegisterValue,
-                                     check_value, quality, spec_of, utc)
+from central.metering.common import (INVALID, MANUAL, MISMATCH, NEGATIVE, OUT_OF_RANGE, SPIKE, Instant,
+                                     RegisterValue, check_value, quality, spec_of, utc)
 from central.metering.consumption import EstimateRule, Quality, Reading, consumption_for_period
 from central.metering.errors import Conflict, Invalid, NotFound
 from central.metering.findings import Implausible, MeterMismatch, NegativeStep, OutOfRange
@@ -33,7 +33,7 @@ _ENTRY_FLAGS = {NegativeStep: NEGATIVE, Implausible: SPIKE, OutOfRange: OUT_OF_R
 
 
 class ManualReading(Body):
-    at: AwareDatetime
+    at: Instant
     value: RegisterValue
     """The register as read, as a string: "01234.56"."""
     serial: Serial | None = None

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from pydantic import AwareDatetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from central.api.body import parse_body, read_upload
@@ -16,7 +15,7 @@ from central.api.errors import BadRequest
 from central.api.params import parse_flag, parse_time
 from central.auth.scope import can_see, check_estate
 from central.metering import alerts, meters, points, readings, service
-from central.metering.common import Period, estate_zone, period_of
+from central.metering.common import Instant, Period, estate_zone, period_of
 from central.metering.errors import NotFound
 from central.metering.importer import import_readings
 from central.metering.models import KINDS
@@ -35,8 +34,8 @@ _HIDDEN_FROM_RESIDENTS = ("gateway", "device", "register")
 class PeriodBody(Body):
     month: str | None = None
     """YYYY-MM in the estate's time zone; or since and until."""
-    since: AwareDatetime | None = None
-    until: AwareDatetime | None = None
+    since: Instant | None = None
+    until: Instant | None = None
 
 
 def add_routes(api: web.Application) -> None:

@@ -83,3 +83,23 @@ async def test_points_without_a_threshold_are_not_checked(engine, demo):
         await make_point(conn, demo["3-1201"], "no threshold")
         await make_point(conn, demo["3-1202"], "power", kind="electricity")
         assert await alerts.check_leaks(conn, OFFICE, "demo", MORNING) == []
+
+
+async def test_a_closed_alert_is_not_raised_again_on_the_same_nights(engine, demo):
+    async with engine.begin() as conn:
+        point = await _water(conn, demo)
+        await _nights(conn, point, {10, 11, 12})
+        (first,) = await alerts.check_leaks(conn, OFFICE, "demo", MORNING)
+        await alerts.update_alert(conn, OFFICE, first["alert"]["id"], alerts.AlertUpdate(
+            status="closed", note="running toilet in 3-1201, fixed"))
+
+        (later,) = await alerts.check_leaks(conn, OFFICE, "demo", MORNING + timedelta(hours=2))
+        assert later["raised"] is False
+        assert [a["status"] for a in await alerts.list_alerts(conn, "demo")] == ["closed"]
+
+        value = Decimal("100.300")
+        for step in range(11):  # still running on the night of the 13th: the alert comes back
+            await read(conn, point, local(2026, 10, 13, 0, 30) + timedelta(minutes=30 * step),
+                       str(value + Decimal("0.010") * step))
+        (again,) = await alerts.check_leaks(conn, OFFICE, "demo", local(2026, 10, 14, 8))
+        assert again["raised"] is True and again["alert"]["nights"] == ["2026-10-11", "2026-10-12", "2026-10-13"]
