@@ -7,7 +7,7 @@ import re
 import tomllib
 from pathlib import Path
 from types import UnionType
-from typing import Annotated, Any, NamedTuple, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, NamedTuple, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
@@ -123,13 +123,20 @@ def _expectation(kind: str, error: ErrorDetails, field: FieldInfo | None) -> str
     if kind in _RANGE_TYPES and field is not None:
         return _range_text(field)
     if kind == "literal_error":
-        choices = get_args(field.annotation) if field is not None else ()
+        choices = _literal_choices(field.annotation) if field is not None else ()
         if choices:
             return "expected one of " + ", ".join(repr(choice) for choice in choices)
         return f"expected {error.get('ctx', {}).get('expected', '?')}"
     if kind in _TYPE_WORDS:
         return _TYPE_WORDS[kind]
     return error["msg"].removeprefix("Value error, ")
+
+
+def _literal_choices(annotation: Any) -> tuple[Any, ...]:
+    """The values a Literal allows, also inside an optional one (Literal[...] | None)."""
+    if get_origin(annotation) is Literal:
+        return get_args(annotation)
+    return tuple(choice for arg in get_args(annotation) for choice in _literal_choices(arg))
 
 
 def _range_text(field: FieldInfo) -> str:

@@ -136,6 +136,12 @@ class MeterBusAdapter:
             except MeterError as exc:
                 self._failed(meter, exc, schedule.failed(meter_id, loop.time()))
                 clock = None
+            except TransportError:
+                # The values read before the line failed are good: they go out with the rest on the way down.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(DRAIN_S):
+                        await self._hand_off(meter, readings, None)
+                raise
             else:
                 schedule.succeeded(meter_id, loop.time())
                 self._succeeded(meter)

@@ -24,6 +24,7 @@ from drivers.modbus_meter import ReadBlock, Register, decode_block, plan_reads
 
 _REQUESTS: dict[str, type[ModbusPDU]] = {"holding": ReadHoldingRegistersRequest, "input": ReadInputRegistersRequest}
 _RTU_REPLY = 5  # unit, function, byte count, CRC (2): a read reply without its registers
+_MAX_RTU_UNIT = 247
 
 
 def _exception_name(code: int) -> str:
@@ -34,14 +35,40 @@ def _exception_name(code: int) -> str:
 
 
 class _Answer:
-    """Waits for the reply of unit `unit_id` (and, over TCP, transaction `tid`) to one read of `block`."""
+    """Waits for the reply of unit `unit_id` (and, over TCP, transaction `tid`) to one read of `block`.
 
-    def __init__(self, framer: FramerBase, unit_id: int, tid: int, block: ReadBlock) -> None:
+    On RTU, `request` is what was sent: an adapter that hears its own transmission hands it back first,
+    and that echo is dropped, as are bytes that no reply starts with (unit 0 is broadcast and never
+    answers, 248..255 are reserved), such as the 00H or FFH a transceiver may emit turning the line round.
+    """
+
+    def __init__(self, framer: FramerBase, unit_id: int, tid: int, block: ReadBlock, *, request: bytes = b"") -> None:
         self._framer, self._unit, self._tid, self._block = framer, unit_id, tid, block
         self._buffer = bytearray()
+        self._echo = request
+        self._rtu = isinstance(framer, FramerRTU)
+
+    def _skip_echo_and_glitches(self) -> bool:
+        """Drop a leading echo of the request and bytes no RTU reply starts with; False while an echo is partial."""
+        self._skip_glitches()
+        if self._echo and self._buffer:
+            if len(self._buffer) < len(self._echo) and self._echo.startswith(self._buffer):
+                return False  # perhaps the echo, perhaps a reply that begins like it: wait for more
+            if self._buffer.startswith(self._echo):
+                del self._buffer[:len(self._echo)]
+            self._echo = b""
+            self._skip_glitches()
+        return True
+
+    def _skip_glitches(self) -> None:
+        if self._rtu:
+            while self._buffer and not 1 <= self._buffer[0] <= _MAX_RTU_UNIT:
+                del self._buffer[0]
 
     def feed(self, data: bytes) -> list[int] | None:
         self._buffer += data
+        if not self._skip_echo_and_glitches():
+            return None
         while self._buffer:
             used, unit, tid, frame = self._framer.decode(bytes(self._buffer))
             if not used:
@@ -81,7 +108,7 @@ class ModbusReader:
 
     def __init__(self, unit_id: int, registers: Sequence[Register], *, tcp: bool = False, max_gap: int = 0,
                  response_s: float = 0.5) -> None:
-        if not (0 if tcp else 1) <= unit_id <= (255 if tcp else 247):
+        if not (0 if tcp else 1) <= unit_id <= (255 if tcp else _MAX_RTU_UNIT):
             raise ValueError(f"unit id {unit_id} is out of range for Modbus {'TCP' if tcp else 'RTU'}")
         self.unit_id, self.response_s = unit_id, response_s
         self.blocks = plan_reads(registers, max_gap=max_gap)
@@ -110,5 +137,6 @@ class ModbusReader:
         pdu = _REQUESTS[block.function](address=block.start, count=block.count, dev_id=self.unit_id,
                                         transaction_id=self._tid)
         request = self._framer.buildFrame(pdu)
-        return await line.transact(request, _Answer(self._framer, self.unit_id, self._tid, block),
+        echo = b"" if self._tcp else request
+        return await line.transact(request, _Answer(self._framer, self.unit_id, self._tid, block, request=echo),
                                    reply_size=_RTU_REPLY + 2 * block.count, allowance_s=self.response_s)

@@ -69,7 +69,10 @@ def test_config_vocabularies_match_the_codecs() -> None:
     assert set(get_args(config.RegisterType)) == set(TYPES)
     assert config.WORDS == {name: wire.words for name, wire in TYPES.items()}
     assert set(get_args(RegisterEntry.model_fields["order"].annotation)) == set(ORDERS)
-    assert {code: name for name, code in config.CJT188_METER_TYPES.items()} == dict(METER_TYPES)
+    unsupported = {"heat", "cooling"}  # their 901FH layout is not read yet: the config refuses them
+    assert {code: name for name, code in config.CJT188_METER_TYPES.items()} == {
+        code: name for code, name in METER_TYPES.items() if name not in unsupported}
+    assert unsupported <= set(METER_TYPES.values())
     assert [config.rtu_gap_ms(b) for b in (1200, 9600, 38400)] == [pytest.approx(rtu_gap(b) * 1000)
                                                                   for b in (1200, 9600, 38400)]
 
@@ -116,6 +119,9 @@ CASES = {
             port="/dev/ttyUSB0"),
         ["devices[0].port: expected tcp://host:port for protocol modbus_tcp, got '/dev/ttyUSB0'",
          "devices[0].parity: is not used with protocol modbus_tcp (no serial line)"]),
+    "heat meter": (bus("cjt188", '[[devices.meters]]\nid = "h1"\naddress = "00000000000001"\nmeter_type = "heat"\n'),
+                   ["devices[0].meters[0].meter_type: expected one of 'cold_water', 'hot_water', 'drinking_water', "
+                    "'reclaimed_water', 'gas', 'custom', got 'heat'"]),
     "no meters": (bus("dlt645", "meters = []\n"),
                   ["devices[0].meters: a meter bus needs at least one [[devices.meters]]"]),
     "bad zone": (bus("dlt645", '[[devices.meters]]\nid = "m1"\naddress = "000000000001"\n',

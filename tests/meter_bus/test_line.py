@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 
 from drivers.base import TransportError
-from drivers.dlt645 import DI_FORWARD_ACTIVE_TOTAL
+from drivers.dlt645 import DI_FORWARD_ACTIVE_TOTAL, DI_VOLTAGE_A
+from drivers.dlt645 import codec as dlt645
 from drivers.meter_bus import BusLine, Dlt645Reader, LineSpec, MeterSilent, MeterSpec, Reading, char_time, rtu_gap
 from simulators.meter_bus_sim import MeterBusSim, SimFault
 from simulators.meter_responders import Dlt645Meter
@@ -87,3 +88,24 @@ async def test_a_serial_server_that_hangs_up_is_a_transport_error() -> None:
         server.close()
         await server.wait_closed()
     assert bus.stats.state == "online"  # it had been up: the supervisor restarts it with a fresh backoff
+
+
+async def test_readings_taken_before_the_line_fails_in_the_same_poll_reach_the_gateway() -> None:
+    async def answer_once_then_hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\x16")  # the first request, 00010000 to 000000000161
+        writer.write(dlt645.encode_read_reply("000000000161", DI_FORWARD_ACTIVE_TOTAL, Decimal("12.34")))
+        await writer.drain()
+        await reader.readuntil(b"\x16")  # the second request: the serial server goes away instead
+        writer.close()
+
+    server = await asyncio.start_server(answer_once_then_hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    reader = Dlt645Reader("000000000161", [DI_FORWARD_ACTIVE_TOTAL, DI_VOLTAGE_A], response_s=1.0)
+    bus = Bus(LineSpec(f"tcp://127.0.0.1:{port}", baudrate=9600), [MeterSpec("m0", 10.0, reader)])
+    try:
+        with pytest.raises(TransportError, match="failed"):
+            await asyncio.wait_for(bus.adapter.run(), 5)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert bus.values("m0") == ["12.34"]  # read before the line failed: kept, as MeterReader.poll promises
