@@ -2,8 +2,8 @@
 
 Everything is queued through notify (central/notify/service.py) in the caller's transaction, keyed so that
 running a step again queues nothing twice: bill_notice, payment_reminder, dunning_1 and dunning_2 of a bill all
-use the key {period}:bill-{id} (a reminder restated after a part payment adds :due-{amount}). Amounts come from
-the ledger (settlement is derived, ledger.position), never from the bill alone.
+use the key {period}:bill-{id} (a restated reminder adds :due-{amount}:after-{id of the one it replaces}).
+Amounts come from the ledger (settlement is derived, ledger.position), never from the bill alone.
 
 - After a run posts, `notify_bills` queues each bill's notice (one transaction per batch, so a large estate's
   ingest is not locked out) and a reminder `reminder_days` before the due date at `send_hour`, estate time.
@@ -76,6 +76,13 @@ DEFAULT = NoticePolicy()
 def bill_key(period: str, bill_id: int) -> str:
     """The dedup key of every notice about one bill."""
     return f"{period}:bill-{bill_id}"
+
+
+def restated_key(period: str, bill_id: int, due: Decimal, replaces: int) -> str:
+    """The key of a reminder restated at `due` in place of reminder `replaces`: unique per restatement (a bill can
+    come back to an amount it once named, after a reversal, and the cancelled reminder keeps its key), and the same
+    if the step runs again (a reminder is cancelled, and so replaced, once)."""
+    return f"{bill_key(period, bill_id)}:due-{due}:after-{replaces}"
 
 
 def local_time(day: date, hour: int, zone: ZoneInfo) -> datetime:
@@ -251,7 +258,8 @@ async def _refresh(conn: AsyncConnection, actor: Principal, facts: _Estate, remi
         else:
             restated.append(NoticeRequest(
                 estate=facts.code, channel=reminder.channel, recipient=reminder.recipient, purpose="payment_reminder",
-                dedup_key=f"{bill_key(match.group(1), int(match.group(2)))}:due-{due}", template="payment_reminder",
+                dedup_key=restated_key(match.group(1), int(match.group(2)), due, reminder.id),
+                template="payment_reminder",
                 data={**reminder.template_data, "amount_due": due}, locale=reminder.locale, unit_id=reminder.unit_id,
                 resident_id=reminder.resident_id, send_after=aware(reminder.next_attempt_at)))
     for done in await notify.enqueue_many(conn, actor, restated, now=now):

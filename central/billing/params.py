@@ -107,7 +107,7 @@ MODELS: dict[str, type[_Params]] = {
 def validate(kind: str, parameters: dict[str, Any]) -> dict[str, Any]:
     """The parameters checked for the fee kind and dumped as stored (decimals as strings), or Invalid."""
     try:
-        return MODELS[kind].model_validate(parameters).model_dump(mode="json")
+        model = MODELS[kind].model_validate(parameters)
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in err["loc"])
@@ -115,6 +115,18 @@ def validate(kind: str, parameters: dict[str, Any]) -> dict[str, Any]:
         raise Invalid(f"parameters{'.' + where if where else ''}", message) from None
     except PricingError as exc:
         raise Invalid("parameters", str(exc)) from None
+    if isinstance(model, TieredParams):
+        _no_free_tier(model)
+    return model.model_dump(mode="json")
+
+
+def _no_free_tier(params: TieredParams) -> None:
+    """A tier priced 0 bills nothing, and the year's usage is counted from the lines billed: its quantity would never
+    move the household towards the next tier."""
+    for number, tier in enumerate(params.tiers):
+        if tier.price == 0:
+            raise Invalid(f"parameters.tiers.{number}.price", "a tier priced 0 is not counted towards the year's "
+                          "usage, so the next tier would never be reached: give every tier a price above 0")
 
 
 def parse(kind: str, parameters: dict[str, Any]) -> Any:

@@ -75,13 +75,19 @@ def _split(context: Context, item: ActiveItem, held: list[Held]) -> Split | None
         return None
     rule: params.SharedParams = item.params
     total = to_cents(common.quantity * rule.unit_price)
-    weights = {}
+    weights, unknown = {}, []
     for unit in _units_in_scope(context, item):
         weight = Decimal(1) if rule.basis == "units" else unit.area(rule.area)
         if weight is None:
-            held.append(Held(unit.id, unit.label, item.code, f"no {rule.area} area to share {item.code} by"))
+            unknown.append(Held(unit.id, unit.label, item.code, f"no {rule.area} area to share {item.code} by: "
+                                "record it and run the period again"))
         elif weight > 0:
             weights[unit.id] = weight
+    if unknown:  # the others' shares depend on the missing areas: sharing without them would overcharge them
+        held += unknown
+        held.append(Held(None, None, item.code, f"{len(unknown)} unit(s) in scope have no {rule.area} area: "
+                         f"{item.code} is not shared this period until they do"))
+        return None
     if not weights:
         held.append(Held(None, None, item.code, "no unit in scope has a positive weight to share by"))
         return None

@@ -281,3 +281,19 @@ async def test_a_one_off_charge_is_noticed_by_the_daily_catch_up(engine, demo, p
     assert notice.dedup_key == f"{bill['period']}:bill-{bill['id']}" and notice.template_data["total"] == "50.00"
     assert [(line["item"], line["detail"], line["amount"]) for line in notice.document["lines"]] == [
         ("Key Card", "2 card × 25.00 元/card", "50.00")]
+
+
+async def test_a_reversed_part_payment_restates_the_reminder_at_the_amount_it_once_named(engine, demo, march):
+    # the cancelled reminder of that amount must not swallow the new one as a duplicate
+    unit = demo["3-1202"]
+    await queue(engine)
+    await pay(engine, unit, "500.00")  # 608.88 due: restated at 108.88
+    await pay(engine, unit, "8.88")  # restated at 100.00, the 108.88 one cancelled
+    async with engine.connect() as conn:
+        wrong = [r for r in await unit_rows(conn, unit) if r.kind == "payment"][-1]
+    async with engine.begin() as conn:
+        await cashier.reverse(conn, OFFICE, wrong.id, cashier.ReversalBody(note="card payment failed"))
+        swept = await notices.daily_dunning(conn, OFFICE, "demo", date(2025, 4, 20), now=POSTED)
+    assert swept["reminders"] == {"cancelled": 0, "restated": 1}
+    queued = [n for n in await notes(engine, "payment_reminder") if n.unit_id == unit and n.status == "queued"]
+    assert [n.template_data["amount_due"] for n in queued] == ["108.88"]

@@ -6,6 +6,8 @@ from decimal import Decimal as D
 
 import pytest
 
+from central.billing import params
+from central.billing.errors import Invalid
 from central.billing.pricing import (
     BillLine, HouseholdAdjustment, PricingError, RuleRef, Tier, TierTable, bill_line, lines_total,
     price_tiered, price_tiered_across_year, round_to_step, split_at_new_year, to_cents)
@@ -165,3 +167,12 @@ def test_year_crossing_with_readings_at_year_end_and_same_table():
     old, new = price_tiered_across_year(D(175), D(12), D(7), TABLE)
     assert amounts(old) == [(D(5), D("3.45"), D("17.25")), (D(7), D("4.83"), D("33.81"))]
     assert amounts(new) == [(D(7), D("3.45"), D("24.15"))]
+
+
+def test_a_free_tier_is_refused_because_its_usage_would_never_reach_the_next_tier():
+    free_allowance = {"unit": "m³", "tiers": [{"start": "0", "price": "0.00"}, {"start": "10", "price": "3.45"}]}
+    with pytest.raises(Invalid) as refused:
+        params.validate("usage_tiered", free_allowance)
+    assert refused.value.field == "parameters.tiers.0.price" and "price above 0" in str(refused.value)
+    priced = {"unit": "m³", "tiers": [{"start": "0", "price": "0.01"}, {"start": "10", "price": "3.45"}]}
+    assert params.validate("usage_tiered", priced)["tiers"][0]["price"] == "0.01"
