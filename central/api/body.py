@@ -25,6 +25,24 @@ async def read_upload(request: web.Request, limit: int) -> bytes:
     return bytes(data)
 
 
+def _nul_at(value: object, path: str = "") -> str | None:
+    """Where a JSON value holds U+0000 in a string or key (no field accepts it; PostgreSQL cannot store it)."""
+    if isinstance(value, str):
+        return (path or "body") if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return where.replace("\x00", "\\u0000")
+            if (found := _nul_at(item, where)) is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            if (found := _nul_at(item, f"{path}.{index}" if path else str(index))) is not None:
+                return found
+    return None
+
+
 async def parse_body(request: web.Request, model: type[M]) -> M:
     """Read and validate the JSON body; any problem is a 400 naming the field and what was expected."""
     raw = await request.read()
@@ -33,7 +51,7 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"body: not valid JSON ({exc})") from None
     try:
-        return model.model_validate(data)
+        parsed = model.model_validate(data)
     except ValidationError as exc:
         problems = []
         for err in exc.errors(include_url=False)[:10]:
@@ -41,3 +59,7 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
             message = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
             problems.append(f"{where}: {message}")
         raise BadRequest("; ".join(problems)) from None
+    # After the model, whose own rules name the field better; this catches a model that has none for NUL.
+    if b"\\u0000" in raw and (where := _nul_at(data)) is not None:
+        raise BadRequest(f"{where}: contains a NUL character (\\u0000); remove it")
+    return parsed

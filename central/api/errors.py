@@ -22,8 +22,17 @@ class BadRequest(web.HTTPBadRequest):
                          content_type="application/json")
 
 
+def has_nul(request: web.Request) -> bool:
+    """Whether the decoded path or query holds U+0000, which no id, code or filter contains (and PostgreSQL
+    refuses in text)."""
+    return "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in request.query.items())
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler) -> web.StreamResponse:  # noqa: ANN001
+    if has_nul(request):
+        return web.json_response({"error": "bad_request", "message": "the URL holds a NUL character (%00); "
+                                  "remove it"}, status=400)
     try:
         return await handler(request)
     except web.HTTPException as exc:

@@ -6,8 +6,10 @@ import contextlib
 import orjson
 from aiohttp import web
 
+from central.auth.middleware import authenticate
+from central.auth.permissions import roles_for
 from central.auth.principal import PRINCIPAL
-from central.auth.scope import check_estate
+from central.auth.scope import can_see, check_estate
 from central.keys import LIVE
 from estatelink import wire
 
@@ -19,6 +21,16 @@ def sse(event: str, data: object, event_id: str | None = None) -> bytes:
     """One server-sent event; the data is JSON on one line."""
     head = f"id: {event_id}\n" if event_id else ""
     return f"{head}event: {event}\ndata: ".encode() + orjson.dumps(data) + b"\n\n"
+
+
+async def still_allowed(request: web.Request, estate: str) -> bool:
+    """Whether the request's credentials still open this stream: checked before every write, so logging out,
+    a password change, a disabled account or a lost estate ends the stream at once."""
+    try:
+        principal, _ = await authenticate(request)
+    except web.HTTPException:
+        return False
+    return principal is not None and principal.role in roles_for("live.stream") and can_see(principal, estate)
 
 
 @routes.get("/estates/{estate}/live", name="live.stream")
@@ -34,6 +46,10 @@ async def live_stream(request: web.Request) -> web.StreamResponse:
     try:
         await response.write(b"retry: 2000\n\n")
         while (batch := await watcher.next_batch(PING_S)) is not None:
+            if not await still_allowed(request, estate):
+                await response.write(sse("ended", {"message": "the session ended or the account changed; "
+                                                              "log in again"}))
+                break
             if watcher.lost:
                 await response.write(sse("lost", {"lost": watcher.lost}))
                 watcher.lost = 0

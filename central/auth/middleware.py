@@ -61,6 +61,6 @@ async def auth_middleware(request: web.Request, handler) -> web.StreamResponse: 
         raise _json_error(web.HTTPForbidden, "forbidden", f"the {principal.role} role may not use {name}")
     if csrf is not None and request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
-        if not hmac.compare_digest(sent, csrf):
+        if not hmac.compare_digest(sent.encode("utf-8", "surrogateescape"), csrf.encode()):
             raise _json_error(web.HTTPForbidden, "csrf", f"missing or wrong {CSRF_HEADER} header for this session")
     return await handler(request)

@@ -66,9 +66,18 @@ def _me(principal: Principal) -> dict:
             "resident_id": principal.resident_id, "staff_id": principal.staff_id}
 
 
+def _require_json(request: web.Request) -> None:
+    """Refuse a login posted as a form or text/plain: another site's page can send those without CORS, so it
+    could log a guard's browser into the attacker's account (login CSRF); it cannot send application/json."""
+    if request.content_type != "application/json":
+        raise json_error(web.HTTPUnsupportedMediaType, "unsupported_media_type",
+                         "send the login as JSON with 'Content-Type: application/json'")
+
+
 @routes.post("/auth/login", name="auth.login")
 async def login(request: web.Request) -> web.Response:
     """Start a browser session; the response carries the CSRF token that unsafe requests must echo."""
+    _require_json(request)
     body = await parse_body(request, LoginBody)
     async with request.config_dict[ENGINE].begin() as conn:
         try:
@@ -77,6 +86,8 @@ async def login(request: web.Request) -> web.Response:
             return web.json_response({"error": "locked", "message": str(exc)}, status=423)
         except service.AuthError as exc:
             return web.json_response({"error": "invalid_credentials", "message": str(exc)}, status=401)
+        if previous := request.cookies.get(SESSION_COOKIE):
+            await service.end_session(conn, previous)  # a login never leaves the browser's old session alive
         token, csrf = await service.start_session(conn, user.id)
         principal = await service.principal_for(conn, user)
     response = web.json_response({"user": _me(principal), "csrf_token": csrf})

@@ -33,7 +33,9 @@ class AccountLocked(AuthError):
 
 
 def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    """The stored form of a session or API token; any header text hashes (undecodable bytes too) and so is
+    simply not found."""
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -90,20 +92,30 @@ async def login(conn: AsyncConnection, username: str, password: str) -> User:
     if locked_until and locked_until > now:
         raise AccountLocked(locked_until)
     if not user.active or not verify_password(user.password_hash, password):
-        failures = user.failed_logins + 1
-        lock = now + LOCKOUT if failures >= MAX_FAILED_LOGINS else None
-        await conn.execute(update(User).where(User.id == user.id).values(
-            failed_logins=0 if lock else failures, locked_until=lock))
-        if lock:
-            actor = Principal(user.id, user.username, Role(user.role), None)
-            await record_change(conn, actor, "user.locked", "user", user.id, None, None,
-                                {"locked_until": lock}, detail=f"{MAX_FAILED_LOGINS} failed logins")
+        await _count_failure(conn, user, now)
         raise AuthError("wrong username or password")
     values = {"failed_logins": 0, "locked_until": None}
     if needs_rehash(user.password_hash):
         values["password_hash"] = hash_password(password)
-    await conn.execute(update(User).where(User.id == user.id).values(**values))
+    still_open = (User.locked_until.is_(None)) | (User.locked_until <= now)
+    cleared = await conn.execute(update(User).where(User.id == user.id, still_open).values(**values))
+    if cleared.rowcount == 0:  # guesses sent alongside this one locked the account while it was checked
+        locked = (await conn.execute(select(User.locked_until).where(User.id == user.id))).scalar_one()
+        raise AccountLocked(_aware(locked))
     return user
+
+
+async def _count_failure(conn: AsyncConnection, user: Any, now: datetime) -> None:
+    """Count one failed login in the database itself (concurrent guesses each count); the fifth locks."""
+    failures = (await conn.execute(update(User).where(User.id == user.id).values(
+        failed_logins=User.failed_logins + 1).returning(User.failed_logins))).scalar_one()
+    if failures < MAX_FAILED_LOGINS:
+        return
+    lock = now + LOCKOUT
+    await conn.execute(update(User).where(User.id == user.id).values(failed_logins=0, locked_until=lock))
+    actor = Principal(user.id, user.username, Role(user.role), None)
+    await record_change(conn, actor, "user.locked", "user", user.id, None, None,
+                        {"locked_until": lock}, detail=f"{MAX_FAILED_LOGINS} failed logins")
 
 
 async def start_session(conn: AsyncConnection, user_id: int) -> tuple[str, str]:

@@ -44,3 +44,6 @@ async def run_consumers(conn: AsyncConnection, consumers: dict[str, EventConsume
         except (SQLAlchemyError, ValueError, KeyError, TypeError) as exc:
             counters[f"consumer_failures_{name}"] += 1
             log.error("the %s consumer failed on a group of %d events and was skipped: %s", name, len(rows), exc)
+        except Exception:  # another module's bug must not stop ingest
+            counters[f"consumer_failures_{name}"] += 1
+            log.exception("the %s consumer crashed on a group of %d events and was skipped", name, len(rows))

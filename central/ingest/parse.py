@@ -1,6 +1,7 @@
 """Pure parsing of one uplink message into storable events and dead letters (no I/O)."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -12,6 +13,40 @@ from estatelink import wire
 
 _EVENTS = TypeAdapter(list[wire.Envelope])
 TOMBSTONE_KIND = "outbox.dropped"
+MAX_SEQ = 2**63 - 1
+"""The largest sequence the events table (BIGINT) holds."""
+_ESCAPED_NUL = b"\\u0000"
+
+
+def contains_nul(value: Any) -> bool:
+    """Whether a JSON value holds U+0000 in any string or key: PostgreSQL stores neither in text nor in jsonb."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(contains_nul(v) for v in value)
+    return False
+
+
+_ID = re.compile(wire.ID_PATTERN)
+
+
+def check_topic_ids(topic: wire.Topic) -> None:
+    """Raise WireError unless the topic's estate and gateway are ids central can store (docs/wire.md)."""
+    for what, value in (("estate", topic.estate), ("gateway", topic.gateway)):
+        if not _ID.match(value):
+            raise wire.WireError(f"topic {what} {value!r} is not an id: lower-case letters, digits, '_' and '-', "
+                                 f"at most 64 characters")
+
+
+def unstorable(event: wire.Envelope) -> str | None:
+    """Why a valid envelope still cannot be stored, or None."""
+    if event.seq > MAX_SEQ:
+        return f"seq {event.seq} is above the largest storable sequence {MAX_SEQ}"
+    if contains_nul(event.device) or contains_nul(event.data):
+        return f"seq {event.seq} holds a NUL character (U+0000) in device or data, which cannot be stored"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +113,10 @@ def parse_uplink(topic: wire.Topic, payload: bytes) -> Parsed:
             result.rejected.append(Rejected(
                 f"event seq {event.seq} claims gateway {event.estate}/{event.gateway} but arrived on the topic "
                 f"of {topic.estate}/{topic.gateway}", payload=orjson.dumps(event.model_dump(mode="json"))))
+        elif (reason := unstorable(event)) is not None:
+            result.rejected.append(Rejected(
+                f"invalid event: {reason}", topic.estate, topic.gateway, event.seq if event.seq <= MAX_SEQ else None,
+                orjson.dumps(event.model_dump(mode="json"))))
         else:
             result.events.append(event)
     return result
@@ -89,14 +128,15 @@ class _CleanBatch(wire.Batch):
 
 def _fast_path(topic: wire.Topic, payload: bytes) -> Parsed | None:
     """One validation pass for the common case: a well-formed batch, every event from this gateway."""
-    if len(payload) > wire.MAX_PAYLOAD_BYTES:
+    if len(payload) > wire.MAX_PAYLOAD_BYTES or _ESCAPED_NUL in payload:
         return None
     try:
         batch = _CleanBatch.model_validate_json(payload)
     except ValidationError:
         return None
     here = (topic.estate, topic.gateway)
-    if (batch.estate, batch.gateway) != here or any((e.estate, e.gateway) != here for e in batch.events):
+    if (batch.estate, batch.gateway) != here or any(
+            (e.estate, e.gateway) != here or e.seq > MAX_SEQ or contains_nul(e.device) for e in batch.events):
         return None
     return Parsed(topic.estate, topic.gateway, batch.events)
 
@@ -114,6 +154,14 @@ def _one_by_one(events: list[dict[str, Any]], result: Parsed) -> list[wire.Envel
                 f"invalid event: {wire.describe_validation_error(exc)}", result.estate, result.gateway,
                 seq if isinstance(seq, int) and seq >= 1 and claims_here else None, orjson.dumps(raw)))
     return good
+
+
+def parse_state(payload: bytes) -> wire.GatewayState:
+    """A gateway's birth, heartbeat or last will; WireError when it is not one or cannot be stored."""
+    state = wire.loads(wire.GatewayState, payload)
+    if contains_nul(state.model_dump(mode="json")):
+        raise wire.WireError("it holds a NUL character (U+0000), which cannot be stored")
+    return state
 
 
 def event_row(event: wire.Envelope, stored_at: datetime) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from central.config import CentralConfig
 from central.ingest.consumers import EventConsumer, default_consumers, run_consumers
-from central.ingest.parse import Parsed, Rejected, event_row, parse_uplink
+from central.ingest.parse import Parsed, Rejected, check_topic_ids, event_row, parse_state, parse_uplink
 from central.ingest.watermark import Watermark
 from central.live import LiveFeed
 from central.models import DeadLetter, Event, GatewayRecord
@@ -30,6 +30,19 @@ GatewayKey = tuple[str, str]
 StateListener = Callable[[wire.Topic, wire.GatewayState], None]
 ReplyHandler = Callable[[wire.Topic, bytes], None]
 EventListener = Callable[[list[dict[str, Any]]], None]
+
+
+def first_of_each_seq(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (estate, gateway, seq), the first that arrived: the table keeps the first anyway, and the
+    consoles and listeners must not see a sequence repeated within one batch (or group) twice."""
+    seen: set[tuple[str, str, int]] = set()
+    unique = []
+    for row in rows:
+        key = (row["estate"], row["gateway"], row["seq"])
+        if key not in seen:
+            seen.add(key)
+            unique.append(row)
+    return unique
 
 
 class Ingest:
@@ -135,6 +148,7 @@ class Ingest:
             payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
             try:
                 topic = wire.parse_topic(topic_text)
+                check_topic_ids(topic)
             except wire.WireError as exc:
                 rejected.append((topic_text, Rejected(str(exc), payload=payload)))
                 continue
@@ -144,7 +158,7 @@ class Ingest:
                 rejected.extend((topic_text, r) for r in result.rejected)
             elif topic.channel == "state":
                 try:
-                    states.append((topic, wire.loads(wire.GatewayState, payload)))
+                    states.append((topic, parse_state(payload)))
                 except wire.WireError as exc:
                     rejected.append((topic_text, Rejected(f"bad gateway state: {exc}", topic.estate,
                                                           topic.gateway, payload=payload)))
@@ -165,6 +179,7 @@ class Ingest:
             key = (result.estate, result.gateway)
             settled.setdefault(key, set()).update(result.accounted())
             rows.extend(event_row(event, now) for event in result.events)
+        rows = first_of_each_seq(rows)
         async with self.engine.begin() as conn:
             for key in settled:
                 await self._load_watermark(conn, key)
