@@ -81,6 +81,11 @@ class Ingest:
                     await self._session(client)
             except* aiomqtt.MqttError as group:
                 log.warning("broker connection lost: %s; retrying in %.1fs", group.exceptions[0], delay)
+            except* Exception as group:  # a bug met in one group must not end ingest: nothing was acked, so
+                # the gateways resend it, and a fresh session takes it in (or fails again, counted and logged)
+                self.counters["session_failures"] += 1
+                log.error("ingest stopped on an unexpected error; reconnecting in %.1fs", delay,
+                          exc_info=group.exceptions[0])
             finally:
                 self.connected.clear()
                 self._client_now = None
