@@ -63,7 +63,10 @@ async def acknowledge(conn: AsyncConnection, actor: Principal, alarm_id: int, bo
     values: dict[str, Any] = {"state": "acknowledged", "acknowledged_by": actor.username, "acknowledged_at": now}
     if body.comment:
         values.update(comment=body.comment, commented_by=actor.username, commented_at=now)
-    await conn.execute(update(Alarm).where(Alarm.id == alarm_id).values(**values))
+    done = await conn.execute(update(Alarm).where(Alarm.id == alarm_id, Alarm.state == "open").values(**values))
+    if done.rowcount != 1:  # another guard acknowledged it since we read it
+        current = await get_alarm(conn, alarm_id)
+        raise Conflict(f"alarm {alarm_id} was already acknowledged by {current['acknowledged_by']}")
     after = await get_alarm(conn, alarm_id)
     await audit(conn, actor, "alarm", "acknowledge", alarm_id, after["estate"], before, after)
     return after

@@ -7,10 +7,11 @@ log, and returns the `access_version` it produced so the sync can publish it the
 """
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from central.access import changelog, records
@@ -149,10 +150,11 @@ async def _check_holder(conn: AsyncConnection, estate: str, resident_id: int | N
         raise Invalid("staff_id", f"staff member {staff_id} is no longer active")
 
 
-async def _insert_card(conn: AsyncConnection, actor: Principal, estate: str, values: dict[str, Any]) -> int:
+async def _insert_card(conn: AsyncConnection, actor: Principal, estate: str, values: dict[str, Any],
+                       state: str = "active") -> int:
     await _check_key(conn, estate, values["card"])
     return (await conn.execute(insert(Card).values(
-        estate=estate, state="active", issued_at=wire.utc_now(), issued_by=actor.username, **values)
+        estate=estate, state=state, issued_at=wire.utc_now(), issued_by=actor.username, **values)
         .returning(Card.id))).scalar_one()
 
 
@@ -202,7 +204,10 @@ async def act(conn: AsyncConnection, actor: Principal, card_id: int, action: str
         raise Conflict(f"card {before['card']} is {before['state']}; {action.replace('_', ' ')} needs it "
                        f"{' or '.join(sorted(starts))}")
     ended = wire.utc_now() if state in ("lost", "returned") else None
-    await conn.execute(update(Card).where(Card.id == card_id).values(state=state, ended_at=ended))
+    done = await conn.execute(update(Card).where(Card.id == card_id, Card.state == before["state"])
+                              .values(state=state, ended_at=ended))
+    if done.rowcount != 1:  # another request changed it since we read it
+        raise Conflict(f"card {before['card']} was changed meanwhile; reload it and try again")
     await _note(conn, await _row(conn, card_id), entry, actor, body.note)
     return await _changed(conn, actor, [card_id], card_id, before, action)
 
@@ -213,16 +218,36 @@ async def replace_card(conn: AsyncConnection, actor: Principal, card_id: int, bo
     before = await get_card(conn, card_id)
     if old.state == "returned":
         raise Conflict(f"card {old.card} was returned; issue a new card instead")
+    if before["replaced_by_id"] is not None:
+        raise Conflict(f"card {old.card} was already replaced (by card id {before['replaced_by_id']})")
     if old.state != "lost":
         state = "lost" if body.reason == "lost" else "returned"
-        await conn.execute(update(Card).where(Card.id == card_id).values(state=state, ended_at=wire.utc_now()))
+        done = await conn.execute(update(Card).where(Card.id == card_id, Card.state == old.state)
+                                  .values(state=state, ended_at=wire.utc_now()))
+        if done.rowcount != 1:
+            raise Conflict(f"card {old.card} was changed meanwhile; reload it and try again")
     new_id = await _insert_card(conn, actor, old.estate, {
         "card": body.card, "resident_id": old.resident_id, "staff_id": old.staff_id,
         "door_groups": list(old.door_groups), "valid_from": old.valid_from, "valid_until": old.valid_until,
-        "replaces_id": card_id, "note": body.note})
+        "replaces_id": card_id, "note": body.note}, "suspended" if old.state == "suspended" else "active")
     await _note(conn, await _row(conn, card_id), "replaced", actor, f"by card {body.card}; {body.note}".rstrip("; "))
     await _note(conn, await _row(conn, new_id), "issued", actor, f"replaces card {old.card}")
     return await _changed(conn, actor, [card_id, new_id], new_id, before, "replace")
+
+
+async def end_with_residence(conn: AsyncConnection, actor: Principal, resident_id: int,
+                             until: datetime) -> list[int]:
+    """Stop a resident's live cards at `until`, when they no longer live in the estate: each card's valid_until is
+    brought forward to it (never pushed later), logged for the gateways and audited. Returns the cards changed."""
+    rows = (await conn.execute(select(Card.id).where(
+        Card.resident_id == resident_id, Card.state.in_(("active", "suspended")),
+        or_(Card.valid_until.is_(None), Card.valid_until > until)).order_by(Card.id))).scalars().all()
+    for card_id in rows:
+        before = await get_card(conn, card_id)
+        await conn.execute(update(Card).where(Card.id == card_id).values(valid_until=until))
+        await _note(conn, await _row(conn, card_id), "moved_out", actor, f"valid until {until.isoformat()}")
+        await _changed(conn, actor, [card_id], card_id, before, "end_with_residence")
+    return list(rows)
 
 
 async def _changed(conn: AsyncConnection, actor: Principal, card_ids: list[int], shown: int,

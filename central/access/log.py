@@ -17,7 +17,9 @@ from central.access.models import AccessLogEntry
 CSV_COLUMNS = ("id", "at", "door", "reader", "card", "granted", "reason", "holder_id", "holder_name", "holder_kind",
                "pass_id", "gateway", "event_seq")
 MAX_EXPORT_ROWS = 200_000
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START = ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+"""What a spreadsheet may read as a formula at a cell's start, after blanks and control characters (with the
+full-width forms some spreadsheets accept too)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +77,9 @@ def _cell(value: Any) -> Any:
         return "true" if value else "false"
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    if isinstance(value, str) and (value[:1] in ("\t", "\r", "\n")
+                                   or "".join(ch for ch in value if ch.isprintable()).lstrip().startswith(
+                                       _FORMULA_START)):
         return "'" + value  # a spreadsheet must not run a card number or name as a formula
     return value
 

@@ -1,7 +1,8 @@
 """Residents (业主信息: owners, family, tenants) and their occupancies; history survives moving out."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
@@ -223,7 +224,22 @@ async def move_out(conn: AsyncConnection, actor: Principal, occupancy_id: int, b
     await conn.execute(update(Occupancy).where(Occupancy.id == occupancy_id).values(move_out=body.move_out))
     after = await get_occupancy(conn, occupancy_id)
     await audit(conn, actor, "occupancy", "move_out", occupancy_id, before["estate"], before, after)
+    await _end_cards_if_gone(conn, actor, before["resident_id"], before["estate"], body.move_out)
     return after
+
+
+async def _end_cards_if_gone(conn: AsyncConnection, actor: Principal, resident_id: int, estate: str,
+                             move_out: date) -> None:
+    """A resident who lives nowhere in the estate after `move_out` keeps door access to the end of that day (the
+    move itself), no longer: their cards' validity ends then (docs/access-central.md)."""
+    stays = await conn.scalar(select(Occupancy.id).where(
+        Occupancy.resident_id == resident_id, or_(Occupancy.move_out.is_(None), Occupancy.move_out > move_out)))
+    if stays is not None:
+        return
+    from central.access.cards import end_with_residence  # access builds on the registry, not the other way
+    zone = ZoneInfo((await require_estate(conn, estate)).timezone)
+    last_day_ends = datetime.combine(move_out + timedelta(days=1), time(), zone).astimezone(UTC)
+    await end_with_residence(conn, actor, resident_id, last_day_ends)
 
 
 async def units_of_resident(conn: AsyncConnection, resident_id: int) -> set[int]:
