@@ -9,9 +9,12 @@ can account for them and its ack does not stall. Access and alarm events are nev
 """
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +38,7 @@ CREATE INDEX IF NOT EXISTS outbox_droppable ON outbox (droppable, seq);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 TOMBSTONE_KIND = "outbox.dropped"
+log = logging.getLogger("gateway.outbox")
 
 
 class OutboxError(Exception):
@@ -74,7 +78,13 @@ class Outbox:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
         self._db.executescript(_SCHEMA)
+        fresh = self._db.execute("SELECT 1 FROM meta WHERE key='next_seq'").fetchone() is None
         self.next_seq = self._meta("next_seq", 1)
+        # `sent`: every number this outbox file ever handed to the uplink is <= sent. An ack above it is for
+        # events of another (lost or replaced) outbox. An outbox written before `sent` existed trusts all its rows.
+        if fresh and self._meta("sent", -1) < 0:
+            self._set_meta("sent", 0)
+        self.sent = self._meta("sent", self.next_seq - 1)
         self.acked = self._meta("acked", 0)
         self.depth = self._db.execute("SELECT count(*) FROM outbox").fetchone()[0]
         self.dropped_total = self._meta("dropped_total", 0)
@@ -86,6 +96,18 @@ class Outbox:
     def _set_meta(self, key: str, value: int) -> None:
         self._db.execute("INSERT INTO meta(key, value) VALUES(?, ?) "
                          "ON CONFLICT(key) DO UPDATE SET value=excluded.value", (key, value))
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any failure so the connection is never left mid-transaction."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
 
     def append_many(self, pending: list[PendingEvent]) -> list[Captured]:
         """Store events in one transaction, giving each the next sequence number."""
@@ -111,18 +133,16 @@ class Outbox:
             rows.append((seq, stream, item.event.kind, droppable, now, body))
             captured.append(Captured(seq, stream, body))
             seq += 1
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             self._db.executemany("INSERT INTO outbox VALUES (?, ?, ?, ?, ?, ?)", rows)
             self._set_meta("next_seq", seq)
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
         self.next_seq = seq
         self.depth += len(rows)
         if self.depth > self.max_events:
-            self._make_room(self.depth - self.max_events)
+            try:  # the events are committed: failing to make room now must not report them uncaptured
+                self._make_room(self.depth - self.max_events)
+            except sqlite3.Error as exc:
+                log.error("outbox %s over its limit and could not make room: %s", self.path, exc)
         return captured
 
     def _make_room(self, wanted: int) -> bool:
@@ -149,19 +169,19 @@ class Outbox:
                 runs[-1].append(victim)
             else:
                 runs.append([victim])
-        freed = 0
-        self._db.execute("BEGIN IMMEDIATE")
-        for run in runs:
-            if len(run) < 2:
-                continue
-            first, last = run[0][0], run[-1][0]
-            kinds = dict(Counter(kind for _, kind, _ in run))
-            self._db.execute("DELETE FROM outbox WHERE seq BETWEEN ? AND ?", (first, last))
-            self._insert_tombstone(first, last, len(run), kinds, min(c for _, _, c in run))
-            freed += len(run) - 1
-            self.dropped_total += len(run)
-        self._set_meta("dropped_total", self.dropped_total)
-        self._db.execute("COMMIT")
+        freed, dropped = 0, 0
+        with self._transaction():
+            for run in runs:
+                if len(run) < 2:
+                    continue
+                first, last = run[0][0], run[-1][0]
+                kinds = dict(Counter(kind for _, kind, _ in run))
+                self._db.execute("DELETE FROM outbox WHERE seq BETWEEN ? AND ?", (first, last))
+                self._insert_tombstone(first, last, len(run), kinds, min(c for _, _, c in run))
+                freed += len(run) - 1
+                dropped += len(run)
+            self._set_meta("dropped_total", self.dropped_total + dropped)
+        self.dropped_total += dropped
         self.depth -= freed
         return freed
 
@@ -185,19 +205,18 @@ class Outbox:
         upto = min(upto, self.next_seq - 1)
         if upto <= self.acked:
             return 0
-        self._db.execute("BEGIN IMMEDIATE")
-        straddling = self._db.execute(
-            "SELECT seq, captured_at, body FROM outbox WHERE kind = ? AND seq <= ? ORDER BY seq DESC LIMIT 1",
-            (TOMBSTONE_KIND, upto)).fetchone()
-        deleted = self._db.execute("DELETE FROM outbox WHERE seq <= ?", (upto,)).rowcount
-        if straddling:
-            data = orjson.loads(straddling[2])["data"]
-            if data["to_seq"] > upto:  # central acked into a dropped run: keep the rest of it accounted for
-                self._insert_tombstone(upto + 1, data["to_seq"], data["to_seq"] - upto, data["kinds"],
-                                       straddling[1])
-                deleted -= 1
-        self._set_meta("acked", upto)
-        self._db.execute("COMMIT")
+        with self._transaction():
+            straddling = self._db.execute(
+                "SELECT seq, captured_at, body FROM outbox WHERE kind = ? AND seq <= ? ORDER BY seq DESC LIMIT 1",
+                (TOMBSTONE_KIND, upto)).fetchone()
+            deleted = self._db.execute("DELETE FROM outbox WHERE seq <= ?", (upto,)).rowcount
+            if straddling:
+                data = orjson.loads(straddling[2])["data"]
+                if data["to_seq"] > upto:  # central acked into a dropped run: keep the rest of it accounted for
+                    self._insert_tombstone(upto + 1, data["to_seq"], data["to_seq"] - upto, data["kinds"],
+                                           straddling[1])
+                    deleted -= 1
+            self._set_meta("acked", upto)
         self.acked = upto
         self.depth -= deleted
         return deleted
@@ -210,7 +229,7 @@ class Outbox:
         oldest = self.oldest_captured_at()
         return {
             "depth": self.depth,
-            "oldest_unsent_age_s": round(time.time() - oldest, 3) if oldest else 0.0,
+            "oldest_unsent_age_s": round(max(0.0, time.time() - oldest), 3) if oldest else 0.0,
             "next_seq": self.next_seq,
             "acked": self.acked,
             "max_events": self.max_events,
@@ -220,29 +239,41 @@ class Outbox:
     def close(self) -> None:
         self._db.close()
 
-    def fast_forward(self, acked_by_central: int) -> None:
-        """Central holds numbers beyond ours (this outbox was lost or replaced): renumber after them.
+    def mark_sent(self, upto: int) -> None:
+        """Record, before the uplink publishes them, that numbers up to `upto` leave this outbox."""
+        if upto > self.sent:
+            self._set_meta("sent", upto)
+            self.sent = upto
 
-        Every event still here is renumbered, in order, to follow central's ack, so none is mistaken for a
-        duplicate of an older event central already holds.
+    def fast_forward(self, acked_by_central: int) -> None:
+        """Central holds numbers beyond any this outbox sent (it was lost or replaced): renumber after them.
+
+        Every event here that was never sent is renumbered, in order, to follow central's ack, so none is
+        mistaken for a duplicate of an older event central already holds (and none is deleted by that ack).
+        Events up to `sent` did reach central under their numbers and are dropped as acked.
         """
-        if acked_by_central < self.next_seq:
+        if acked_by_central <= self.sent:
             return
         rows = self._db.execute(
             "SELECT seq, stream, kind, droppable, captured_at, body FROM outbox ORDER BY seq").fetchall()
         renumbered, seq = [], acked_by_central + 1
         for old_seq, stream, kind, droppable, captured_at, body in rows:
             envelope = orjson.loads(body)
+            last = envelope["data"]["to_seq"] if kind == TOMBSTONE_KIND else old_seq
+            if last <= self.sent:
+                continue  # central stored it under this number: covered by its ack
             envelope["seq"] = seq
             if kind == TOMBSTONE_KIND:
                 envelope["data"]["to_seq"] += seq - old_seq
                 seq += envelope["data"]["to_seq"] - envelope["seq"]
             renumbered.append((envelope["seq"], stream, kind, droppable, captured_at, orjson.dumps(envelope)))
             seq += 1
-        self._db.execute("BEGIN IMMEDIATE")
-        self._db.execute("DELETE FROM outbox")
-        self._db.executemany("INSERT INTO outbox VALUES (?, ?, ?, ?, ?, ?)", renumbered)
-        self._set_meta("next_seq", seq)
-        self._set_meta("acked", acked_by_central)
-        self._db.execute("COMMIT")
-        self.next_seq, self.acked = seq, acked_by_central
+        seq = max(seq, self.next_seq)
+        with self._transaction():
+            self._db.execute("DELETE FROM outbox")
+            self._db.executemany("INSERT INTO outbox VALUES (?, ?, ?, ?, ?, ?)", renumbered)
+            self._set_meta("next_seq", seq)
+            self._set_meta("acked", acked_by_central)
+            self._set_meta("sent", acked_by_central)
+        self.next_seq, self.acked, self.sent = seq, acked_by_central, acked_by_central
+        self.depth = len(renumbered)

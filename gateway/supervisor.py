@@ -12,6 +12,8 @@ from drivers.base import DriverError, DriverStats, Emit
 from edge_config import DeviceConfig
 
 log = logging.getLogger("gateway.supervisor")
+STABLE_AFTER_S = 10.0
+"""A driver must have stayed up this long (or backoff_max_s, if shorter) for its next failure to restart fast."""
 
 
 class Driver(Protocol):
@@ -51,8 +53,11 @@ class Supervisor:
     async def _keep_running(self, entry: Supervised) -> None:
         delay = self._backoff[0]
         factory = self._factories[entry.device.driver]
+        loop = asyncio.get_running_loop()
+        stable_after = min(STABLE_AFTER_S, self._backoff[1])
         while True:
             entry.stats.state = "starting"
+            started = loop.time()
             try:
                 entry.driver = factory(entry.device, self._emitter(entry.device.id), entry.stats)
                 await entry.driver.run()
@@ -64,8 +69,8 @@ class Supervisor:
                 reason = f"crashed: {exc!r}"
             finally:
                 entry.driver = None
-            if entry.stats.state == "online":
-                delay = self._backoff[0]  # it had worked: a fresh failure starts the backoff again
+            if entry.stats.state == "online" and loop.time() - started >= stable_after:
+                delay = self._backoff[0]  # it had worked for a while: a fresh failure starts the backoff again
             entry.stats.state = "offline"
             entry.stats.last_error = reason
             entry.restarts += 1

@@ -16,18 +16,28 @@ from datetime import timedelta
 from typing import Any
 
 import aiomqtt
+import orjson
 
 from edge_config import GatewayConfig
 from estatelink import mqtt, wire
 from gateway.capture import AsyncOutbox
 from gateway.commands import CommandRouter
-from gateway.outbox import Captured
+from gateway.outbox import TOMBSTONE_KIND, Captured
 
 log = logging.getLogger("gateway.uplink")
 SESSION_EXPIRY_S = 7 * 24 * 3600
 LIVE_QUEUE_LIMIT = 20_000
 REPLAY_MAX_LIFETIME = timedelta(minutes=10)
 """The longest a replay may live: central issues it for 60 s (central.ingest.service.REPLAY_COMMAND_TTL)."""
+
+
+def _last_seq(item: Captured) -> int:
+    """The highest sequence an item accounts for: a tombstone stands for a whole run."""
+    if item.stream == "system" and TOMBSTONE_KIND.encode() in item.body:
+        envelope = orjson.loads(item.body)
+        if envelope.get("kind") == TOMBSTONE_KIND:
+            return int(envelope["data"]["to_seq"])
+    return item.seq
 
 
 class Uplink:
@@ -49,6 +59,9 @@ class Uplink:
         self._acked_changed = asyncio.Event()
         self._cursor = 0
         self._backlog_end = 0
+        self._sent_max = 0
+        self._rewinds = 0
+        """Bumped whenever the cursor is moved back (reconnect, ack stall, replay) under a batch in flight."""
         self._last_progress = time.monotonic()
         self.published_batches = 0
         self.published_events = 0
@@ -71,14 +84,20 @@ class Uplink:
         """Connect, deliver, and reconnect with jittered backoff, forever."""
         delay = self.cfg.reconnect_min_s
         while True:
+            up_since: float | None = None
             try:
                 async with self._client() as client:
-                    delay = self.cfg.reconnect_min_s
+                    up_since = time.monotonic()
                     await self._session(client)
             except* aiomqtt.MqttError as group:
                 log.warning("uplink to %s lost: %s; retrying in %.1fs", self.cfg.broker, group.exceptions[0], delay)
+            except* Exception as group:  # the uplink must never take capture and the doors down with it
+                log.error("uplink failed: %r; reconnecting in %.1fs", group.exceptions[0], delay,
+                          exc_info=group.exceptions[0])
             finally:
                 self.connected.clear()
+            if up_since is not None and time.monotonic() - up_since >= self.cfg.reconnect_max_s:
+                delay = self.cfg.reconnect_min_s  # it had held: a fresh loss starts the backoff again
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))
             delay = min(delay * 2, self.cfg.reconnect_max_s)
 
@@ -113,6 +132,8 @@ class Uplink:
         self._live.clear()
         self._live_overflowed = False
         self._cursor = self.outbox.outbox.acked
+        self._rewinds += 1
+        self._sent_max = self.outbox.outbox.acked
         self._backlog_end = self.outbox.outbox.next_seq
         self._last_progress = time.monotonic()
         self._wake.set()
@@ -144,10 +165,10 @@ class Uplink:
             log.warning("ignoring malformed ack: %s", exc)
             return
         box = self.outbox.outbox
-        if acked >= box.next_seq:
-            log.error("central holds sequence %d but this outbox is only at %d: the outbox was lost or "
-                      "replaced; continuing numbering after %d so no new event is mistaken for a duplicate",
-                      acked, box.next_seq - 1, acked)
+        if acked > box.sent:
+            log.error("central holds sequence %d but this outbox never sent beyond %d: the outbox was lost or "
+                      "replaced; renumbering its unsent events after %d so none is mistaken for a duplicate",
+                      acked, box.sent, acked)
             await self.outbox.call(box.fast_forward, acked)
             self._restart_from_acked()
         if acked > box.acked:
@@ -163,7 +184,9 @@ class Uplink:
         if not starts:
             raise ValueError("replay needs ranges [[from, to], ...]")
         self._cursor = max(self.outbox.outbox.acked, min(self._cursor, min(starts) - 1))
-        self._backlog_end = max(self._backlog_end, max(ends) + 1)
+        self._rewinds += 1
+        # numbers from next_seq on are not written yet: they will travel in the live lane, not twice
+        self._backlog_end = max(self._backlog_end, min(max(ends) + 1, self.outbox.outbox.next_seq))
         self.resends += 1
         self._wake.set()
         return f"replaying from {self._cursor + 1}"
@@ -194,7 +217,7 @@ class Uplink:
 
     def _ack_overdue(self) -> bool:
         box = self.outbox.outbox
-        waiting = box.acked < box.next_seq - 1 and self._cursor > box.acked
+        waiting = box.acked < self._sent_max  # backlog or live lane: something published is still unacked
         return waiting and time.monotonic() - self._last_progress > self.cfg.ack_timeout_s
 
     async def _send_live(self, client: aiomqtt.Client) -> None:
@@ -204,15 +227,22 @@ class Uplink:
         await self._publish_grouped(client, items)
 
     async def _send_backlog(self, client: aiomqtt.Client) -> None:
+        rewinds = self._rewinds
         rows = await self.outbox.call(self.outbox.outbox.read_after, self._cursor,
                                       below=self._backlog_end, limit=self.cfg.batch_max_events)
         if not rows:
-            self._cursor = self._backlog_end - 1
+            if rewinds == self._rewinds:
+                self._cursor = max(self._cursor, self._backlog_end - 1)
             return
         await self._publish_grouped(client, rows)
-        self._cursor = rows[-1].seq
+        if rewinds == self._rewinds:  # a replay or restart that moved the cursor meanwhile must keep its place
+            self._cursor = rows[-1].seq
 
     async def _publish_grouped(self, client: aiomqtt.Client, items: list[Captured]) -> None:
+        top = max(_last_seq(item) for item in items)
+        if top > self.outbox.outbox.sent:  # on disk before it leaves: an ack above `sent` means a lost outbox
+            await self.outbox.call(self.outbox.outbox.mark_sent, top)
+        self._sent_max = max(self._sent_max, top)
         by_stream: dict[str, list[bytes]] = defaultdict(list)
         for item in items:
             by_stream[item.stream].append(item.body)

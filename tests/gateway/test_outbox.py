@@ -370,3 +370,35 @@ def test_stats_report_depth_age_numbering_and_drops(path, monkeypatch):
         assert stats["oldest_unsent_age_s"] == 10.0, "age of the oldest row still waiting (the tombstone)"
         box.ack(59)
         assert box.stats()["oldest_unsent_age_s"] == 0.0
+
+
+def test_a_failure_while_making_room_leaves_the_events_captured_and_the_outbox_usable(path, monkeypatch):
+    import sqlite3
+    with opened(path, max_events=3) as box:
+        real, failures = box._insert_tombstone, []
+
+        def failing_once(*args):
+            if not failures:
+                failures.append(args)
+                raise sqlite3.OperationalError("disk I/O error")
+            return real(*args)
+
+        monkeypatch.setattr(box, "_insert_tombstone", failing_once)
+        assert seqs(box.append_many([meter(n) for n in range(1, 6)])) == [1, 2, 3, 4, 5], (
+            "the events were committed: a failure making room afterwards must not call them uncaptured")
+        assert failures
+        assert seqs(box.append_many([card(6)])) == [6], "the outbox was left inside a transaction"
+        rows = everything(box)
+        check_tombstones(rows)
+        assert ranges_accounted(rows) == set(range(1, 7))
+        box.ack(6)
+        assert everything(box) == [] and box.depth == 0
+
+
+def test_a_wall_clock_set_back_never_reports_a_negative_age(path, monkeypatch):
+    clock = FakeClock(1_800_000_000.0)
+    monkeypatch.setattr("gateway.outbox.time", clock)
+    with opened(path) as box:
+        box.append_many([card(1)])
+        clock.now -= 3600                          # NTP steps the clock back an hour
+        assert box.stats()["oldest_unsent_age_s"] == 0.0
