@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from central.keys import CONFIG, ENGINE
 from central.notify import attachments, outbox
 from central.notify.config import NotifyConfig
-from central.notify.errors import PermanentSendError, SendError, TransientSendError
+from central.notify.errors import Invalid, PermanentSendError, SendError, TransientSendError
 from central.notify.models import Notification
 from central.notify.pdf import find_font
 from central.notify.smtp import OutgoingEmail, SmtpTransport, load_password
@@ -104,7 +104,10 @@ class NotifySender:
             async with self.engine.begin() as conn:
                 row = (await conn.execute(Notification.__table__.select().where(
                     Notification.id == claimed.id))).one()
-                found = await attachments.ensure(conn, row, self.config.font_file)
+                try:
+                    found = await attachments.ensure(conn, row, self.config.font_file)
+                except Invalid as exc:  # the rendered PDF is over the size limit: rendering again cannot help
+                    raise PermanentSendError(f"the attachment cannot be sent: {exc}") from None
             if found is not None:
                 name, data = found
         mail = OutgoingEmail(claimed.id, claimed.estate, claimed.recipient, claimed.subject, claimed.body, name, data)

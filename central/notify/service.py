@@ -262,8 +262,13 @@ async def _change(conn: AsyncConnection, actor: Principal, notification_id: int,
     if before["status"] not in allowed:
         raise Conflict(f"notification {notification_id} is {before['status']}; only a {' or '.join(allowed)} one "
                        f"can be {action}")
-    await conn.execute(update(Notification).where(Notification.id == notification_id,
-                                                  Notification.status == before["status"]).values(**values))
+    moved = await conn.execute(update(Notification).where(Notification.id == notification_id,
+                                                          Notification.status == before["status"]).values(**values))
+    if moved.rowcount != 1:  # a sender claimed (or finished) it between the read and the update
+        now_status = (await conn.execute(select(Notification.status).where(
+            Notification.id == notification_id))).scalar_one()
+        raise Conflict(f"notification {notification_id} became {now_status} meanwhile; only a "
+                       f"{' or '.join(allowed)} one can be {action}")
     after = await get_notification(conn, notification_id, attempts=False)
     await record_change(conn, actor, f"notification.{action}", "notification", notification_id, before["estate"],
                         {"status": before["status"], "attempts": before["attempts"]},

@@ -150,7 +150,10 @@ class SmtpTransport:
                 client.ehlo()
             if config.username:
                 client.login(config.username, self._password.get_secret_value() if self._password else "")
-            client.send_message(message, to_addrs=[recipient])
+            try:
+                client.send_message(message, to_addrs=[recipient])
+            except smtplib.SMTPNotSupportedError as exc:  # a non-ASCII address and a relay without SMTPUTF8
+                raise PermanentSendError(f"{where} cannot carry this message: {exc}") from None
         except SendError:
             raise
         except smtplib.SMTPAuthenticationError as exc:
