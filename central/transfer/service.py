@@ -1,6 +1,7 @@
 """Import a file into an estate (checked in full first, then all or nothing) and export the same sheets."""
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,7 +74,8 @@ async def import_file(engine: AsyncEngine, actor: Principal, estate: str, data: 
                       dry_run: bool = False, progress: Progress | None = None) -> ImportReport:
     """Check every row; write only when the whole file is clean and this is not a dry run."""
     digest = hashlib.sha256(data).hexdigest()
-    tables = assign_sheets(read_tables(data, fmt or detect_format(data, filename)), sheet)
+    # parsing a big file is seconds of CPU: in a thread, so central's other requests and senders keep going
+    tables = assign_sheets(await asyncio.to_thread(read_tables, data, fmt or detect_format(data, filename)), sheet)
     report = ImportReport(dry_run=dry_run, written=False, sha256=digest)
     async with engine.begin() as conn:
         await require_estate(conn, estate)

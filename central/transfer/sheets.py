@@ -7,7 +7,7 @@ obeys exactly the rules of the API. Chinese labels are accepted for the enumerat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints, model_validator
@@ -41,6 +41,23 @@ def _whole_number(value: Any) -> Any:
     return value
 
 
+_EXCEL_EPOCH = date(1899, 12, 30)
+_EXCEL_LAST = 2958465
+"""9999-12-31 as an Excel serial day number."""
+
+
+def _excel_date(value: Any) -> Any:
+    """A date cell formatted as a number (or saved so to CSV) holds Excel's serial day number: 45306 is
+    2024-01-15. Without this pydantic would read the number as seconds since 1970 and refuse or misread it."""
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 7:
+        value = int(value.strip())
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= _EXCEL_LAST:
+        return _EXCEL_EPOCH + timedelta(days=value)
+    return value
+
+
 def _yes_no(value: Any) -> Any:
     if isinstance(value, str):
         text = value.strip().lower()
@@ -52,6 +69,7 @@ def _yes_no(value: Any) -> Any:
 
 
 Optional = BeforeValidator(_blank_is_none)
+ExcelDate = BeforeValidator(_excel_date)
 UseLabel = Annotated[Literal["residential", "shop", "office"],
                      _labels({"住宅": "residential", "商铺": "shop", "商业": "shop", "办公": "office"})]
 StatusLabel = Annotated[Literal["occupied", "vacant", "let", "renovating"],
@@ -90,7 +108,7 @@ class UnitRow(Row):
     phone: Annotated[Phone | None, Optional] = None
     email: Annotated[Email | None, Optional] = None
     identity_number: Annotated[IdentityNumber | None, Optional] = None
-    move_in: Annotated[date | None, Optional] = None
+    move_in: Annotated[date | None, Optional, ExcelDate] = None
 
     @model_validator(mode="after")
     def _resident_complete(self) -> "UnitRow":
@@ -108,7 +126,7 @@ class StaffRow(Row):
     position: Annotated[Text64, Optional] = ""
     shift: Annotated[Text64, Optional] = ""
     active: Annotated[bool, Optional, BeforeValidator(_yes_no)] = True
-    joined_on: Annotated[date | None, Optional] = None
+    joined_on: Annotated[date | None, Optional, ExcelDate] = None
     card: Annotated[CardNumber | None, Optional] = None
 
 

@@ -3,8 +3,11 @@
 CSV is read as UTF-8 (with or without the BOM Excel writes) or else GB18030, the superset of the GBK that
 Chinese Excel saves by default; it is written as UTF-8 with a BOM so Excel shows Chinese correctly. Row
 numbers are the spreadsheet's own (the header is row 1), so a problem report points at what the user sees.
-Text that a spreadsheet would run as a formula (=, @, or +/- not followed by a number) is exported behind an
-apostrophe, and that apostrophe is dropped again on import.
+Text that a spreadsheet would run as a formula (=, @, tab, CR, their full-width forms ＝ ＠ ＋ －, or +/- not
+followed by a number) is exported behind an apostrophe, and that apostrophe is dropped again on import; text that
+itself starts with an apostrophe before one of those gets a second one, so it round-trips too. A workbook may
+unpack to at most MAX_UNPACKED_BYTES and a file may hold at most MAX_CELLS cells (a zip bomb, or a sheet whose
+declared range pads to billions of empty cells, is refused, not read).
 """
 from __future__ import annotations
 
@@ -20,9 +23,12 @@ from typing import Any, Literal
 
 Format = Literal["csv", "xlsx"]
 MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_UNPACKED_BYTES = 256 * 1024 * 1024
+MAX_CELLS = 5_000_000
+_UTF8_BOM = b"\xef\xbb\xbf"
 _XLSX_MAGIC = b"PK\x03\x04"
 _NUMBERISH = re.compile(r"^[+-][0-9 ()\-.]+$")
-_FORMULA_START = ("=", "@", "+", "-", "\t", "\r")
+_FORMULA_START = ("=", "@", "+", "-", "\t", "\r", "\uff1d", "\uff20", "\uff0b", "\uff0d")
 
 
 class FileProblem(ValueError):
@@ -57,7 +63,7 @@ def read_tables(data: bytes, fmt: Format) -> list[Table]:
 def _cell(value: Any) -> Any:
     if isinstance(value, str):
         value = value.strip()
-        if value.startswith("'") and value[1:2] in _FORMULA_START:
+        if value.startswith("'") and value.lstrip("'")[:1] in _FORMULA_START:
             value = value[1:]
         return value or None
     if isinstance(value, datetime):
@@ -65,9 +71,18 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def _table(title: str | None, rows: Iterable[tuple[int, Sequence[Any]]]) -> Table | None:
+def _too_many_cells() -> FileProblem:
+    return FileProblem(f"the file holds more than {MAX_CELLS} cells (counting the empty ones its sheets span); "
+                       "split it, or delete the empty rows and columns past the data")
+
+
+def _table(title: str | None, rows: Iterable[tuple[int, Sequence[Any]]], budget: list[int]) -> Table | None:
+    """The non-empty rows; budget[0] is how many more cells may be read (shared by every sheet of a file)."""
     table: Table | None = None
     for number, raw in rows:
+        budget[0] -= max(len(raw), 1)
+        if budget[0] < 0:
+            raise _too_many_cells()
         cells = [_cell(v) for v in raw]
         if not any(c is not None for c in cells):
             continue
@@ -79,6 +94,12 @@ def _table(title: str | None, rows: Iterable[tuple[int, Sequence[Any]]]) -> Tabl
 
 
 def _decode(data: bytes) -> str:
+    if data.startswith(_UTF8_BOM):  # says UTF-8: a bad byte is an error to show, not a hint to try GBK
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise FileProblem(f"the CSV starts as UTF-8 (it has the BOM) but byte {exc.start} is not UTF-8; "
+                              "save it again as 'CSV UTF-8'") from None
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             return data.decode(encoding)
@@ -95,11 +116,12 @@ def _read_csv(data: bytes) -> Table:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
+    if text.count(dialect.delimiter) > MAX_CELLS:  # one line of separators would be one enormous row
+        raise _too_many_cells()
     try:
-        rows = list(csv.reader(io.StringIO(text, newline=""), dialect))
+        table = _table(None, enumerate(csv.reader(io.StringIO(text, newline=""), dialect), start=1), [MAX_CELLS])
     except csv.Error as exc:
         raise FileProblem(f"the CSV is malformed: {exc}") from None
-    table = _table(None, enumerate(rows, start=1))
     if table is None:
         raise FileProblem("the file is empty")
     return table
@@ -110,12 +132,20 @@ def _read_xlsx(data: bytes) -> list[Table]:
     from openpyxl.utils.exceptions import InvalidFileException
 
     try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise FileProblem(f"the workbook cannot be opened: {exc}") from None
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise FileProblem(f"the workbook unpacks to {unpacked} bytes; the limit is {MAX_UNPACKED_BYTES} (split it)")
+    try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
         raise FileProblem(f"the workbook cannot be opened: {exc}") from None
+    budget = [MAX_CELLS]
     try:
         tables = [t for sheet in book.worksheets
-                  if (t := _table(sheet.title, enumerate(sheet.iter_rows(values_only=True), start=1)))]
+                  if (t := _table(sheet.title, enumerate(sheet.iter_rows(values_only=True), start=1), budget))]
     finally:
         book.close()
     if not tables:
@@ -130,7 +160,8 @@ def _export_cell(value: Any) -> Any:
         return "true" if value else "false"
     if isinstance(value, Decimal):
         return str(value)
-    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBERISH.match(value):
+    if isinstance(value, str) and ((value.startswith(_FORMULA_START) and not _NUMBERISH.match(value))
+                                   or (value.startswith("'") and value.lstrip("'")[:1] in _FORMULA_START)):
         return "'" + value
     return value
 
