@@ -235,18 +235,20 @@ async def replace_card(conn: AsyncConnection, actor: Principal, card_id: int, bo
     return await _changed(conn, actor, [card_id, new_id], new_id, before, "replace")
 
 
-async def end_with_residence(conn: AsyncConnection, actor: Principal, resident_id: int,
-                             until: datetime) -> list[int]:
-    """Stop a resident's live cards at `until`, when they no longer live in the estate: each card's valid_until is
-    brought forward to it (never pushed later), logged for the gateways and audited. Returns the cards changed."""
+async def end_holder_cards(conn: AsyncConnection, actor: Principal, until: datetime, why: str, *,
+                           resident_id: int | None = None, staff_id: int | None = None) -> list[int]:
+    """Stop a holder's live cards at `until` (a resident moving out, staff leaving): each card's valid_until is
+    brought forward to it (never pushed later), logged for the gateways, audited and noted as `why`. Returns the
+    cards changed."""
+    holder = Card.resident_id == resident_id if resident_id is not None else Card.staff_id == staff_id
     rows = (await conn.execute(select(Card.id).where(
-        Card.resident_id == resident_id, Card.state.in_(("active", "suspended")),
+        holder, Card.state.in_(("active", "suspended")),
         or_(Card.valid_until.is_(None), Card.valid_until > until)).order_by(Card.id))).scalars().all()
     for card_id in rows:
         before = await get_card(conn, card_id)
         await conn.execute(update(Card).where(Card.id == card_id).values(valid_until=until))
-        await _note(conn, await _row(conn, card_id), "moved_out", actor, f"valid until {until.isoformat()}")
-        await _changed(conn, actor, [card_id], card_id, before, "end_with_residence")
+        await _note(conn, await _row(conn, card_id), why, actor, f"valid until {until.isoformat()}")
+        await _changed(conn, actor, [card_id], card_id, before, why)
     return list(rows)
 
 

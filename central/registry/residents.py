@@ -236,10 +236,10 @@ async def _end_cards_if_gone(conn: AsyncConnection, actor: Principal, resident_i
         Occupancy.resident_id == resident_id, or_(Occupancy.move_out.is_(None), Occupancy.move_out > move_out)))
     if stays is not None:
         return
-    from central.access.cards import end_with_residence  # access builds on the registry, not the other way
+    from central.access.cards import end_holder_cards  # access builds on the registry, not the other way
     zone = ZoneInfo((await require_estate(conn, estate)).timezone)
     last_day_ends = datetime.combine(move_out + timedelta(days=1), time(), zone).astimezone(UTC)
-    await end_with_residence(conn, actor, resident_id, last_day_ends)
+    await end_holder_cards(conn, actor, last_day_ends, "moved_out", resident_id=resident_id)
 
 
 async def units_of_resident(conn: AsyncConnection, resident_id: int) -> set[int]:

@@ -106,6 +106,9 @@ async def update_staff(conn: AsyncConnection, actor: Principal, staff_id: int, b
         await conn.execute(update(Staff).where(Staff.id == staff_id).values(**stored_values(given)))
     after = await get_staff(conn, staff_id)
     await audit(conn, actor, "staff", "update", staff_id, before["estate"], before, after)
+    if before["active"] and not after["active"]:  # they left: their door cards stop now (docs/access-central.md)
+        from central.access.cards import end_holder_cards  # access builds on the registry, not the other way
+        await end_holder_cards(conn, actor, wire.utc_now(), "left", staff_id=staff_id)
     return after
 
 

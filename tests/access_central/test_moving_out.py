@@ -1,12 +1,13 @@
-"""A resident who moves out of the estate keeps door access to the end of the move-out day, then their cards stop."""
+"""A resident who moves out of the estate keeps door access to the end of the move-out day, then their cards stop;
+staff who leave (set inactive) lose theirs at once."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import orjson
 
 from central.access import cards, changelog
-from central.registry import residents
+from central.registry import residents, staff
 from tests.access_central.conftest import OFFICE
 from tests.access_central.test_cards import record_of
 
@@ -57,3 +58,18 @@ async def test_moving_between_units_of_the_estate_keeps_the_cards(engine, demo):
                  if o["unit_id"] == demo.units["3-1201"]][0]
         await residents.move_out(conn, OFFICE, first["id"], residents.MoveOut(move_out=date(2027, 1, 1)))
         assert (await cards.get_card(conn, card["id"]))["valid_until"] is None
+
+
+async def test_staff_who_leave_lose_their_cards_at_once(engine, demo):
+    async with engine.begin() as conn:
+        card = await cards.issue_card(conn, OFFICE, "demo", cards.CardIssue(
+            card="0000000C01", staff_id=demo.zhao, door_groups=["gates"]))
+        version = (await changelog.state(conn, "demo"))[0]
+        await staff.update_staff(conn, OFFICE, demo.zhao, staff.StaffUpdate(phone="13800138000"))
+        assert (await cards.get_card(conn, card["id"]))["valid_until"] is None  # an edit is not leaving
+        await staff.update_staff(conn, OFFICE, demo.zhao, staff.StaffUpdate(active=False))
+        until = (await cards.get_card(conn, card["id"]))["valid_until"]
+        assert until is not None and abs(datetime.now(timezone.utc) - until) < timedelta(minutes=1)
+        delta = await changelog.delta(conn, "demo", version)
+        assert [orjson.loads(orjson.dumps(r))["card"] for r in delta["upserts"]["credentials"]] == ["0000000C01"]
+        assert [h["action"] for h in await cards.history(conn, card["id"])][-1] == "left"
