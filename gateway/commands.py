@@ -75,7 +75,8 @@ class CommandRouter:
         self._lifetimes[name] = max_lifetime
 
     def counts(self) -> dict[str, dict[str, int]]:
-        """{command name: {status: replies}} of the replies that were not `ok`, for the heartbeat."""
+        """{command name: {status: replies}} of the replies that were not `ok` (not published yet: the heartbeat's
+        fields are fixed by docs/wire.md)."""
         out: dict[str, dict[str, int]] = {}
         for (name, status), count in sorted(self.outcomes.items()):
             out.setdefault(name, {})[status] = count

@@ -8,6 +8,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from central.api.errors import BadRequest
+from central.nul import nul_at
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -23,24 +24,6 @@ async def read_upload(request: web.Request, limit: int) -> bytes:
     if not data:
         raise BadRequest("body: send the CSV or XLSX file as the request body")
     return bytes(data)
-
-
-def _nul_at(value: object, path: str = "") -> str | None:
-    """Where a JSON value holds U+0000 in a string or key (no field accepts it; PostgreSQL cannot store it)."""
-    if isinstance(value, str):
-        return (path or "body") if "\x00" in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            where = f"{path}.{key}" if path else str(key)
-            if "\x00" in str(key):
-                return where.replace("\x00", "\\u0000")
-            if (found := _nul_at(item, where)) is not None:
-                return found
-    if isinstance(value, list):
-        for index, item in enumerate(value):
-            if (found := _nul_at(item, f"{path}.{index}" if path else str(index))) is not None:
-                return found
-    return None
 
 
 async def parse_body(request: web.Request, model: type[M]) -> M:
@@ -60,6 +43,6 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
             problems.append(f"{where}: {message}")
         raise BadRequest("; ".join(problems)) from None
     # After the model, whose own rules name the field better; this catches a model that has none for NUL.
-    if b"\\u0000" in raw and (where := _nul_at(data)) is not None:
-        raise BadRequest(f"{where}: contains a NUL character (\\u0000); remove it")
+    if b"\\u0000" in raw and (where := nul_at(data)) is not None:
+        raise BadRequest(f"{where or 'body'}: contains a NUL character (\\u0000); remove it")
     return parsed

@@ -65,8 +65,9 @@ async def create_user(conn: AsyncConnection, actor: Principal, new: NewUser) -> 
     if new.role == Role.RESIDENT and new.resident_id is None:
         raise ValueError("a resident account must be linked to a resident record (resident_id)")
     now = wire.utc_now()
+    password_hash = await asyncio.to_thread(hash_password, new.password)
     user_id = (await conn.execute(insert(User).values(
-        username=new.username, display_name=new.display_name, password_hash=await asyncio.to_thread(hash_password, new.password),
+        username=new.username, display_name=new.display_name, password_hash=password_hash,
         role=str(new.role), active=True, resident_id=new.resident_id, staff_id=new.staff_id, failed_logins=0,
         created_at=now, password_changed_at=now).returning(User.id))).scalar_one()
     if new.estates:

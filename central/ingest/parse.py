@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from pydantic import Field, TypeAdapter, ValidationError
 
+from central.nul import contains_nul
 from estatelink import wire
 
 _EVENTS = TypeAdapter(list[wire.Envelope])
@@ -16,17 +17,6 @@ TOMBSTONE_KIND = "outbox.dropped"
 MAX_SEQ = 2**63 - 1
 """The largest sequence the events table (BIGINT) holds."""
 _ESCAPED_NUL = b"\\u0000"
-
-
-def contains_nul(value: Any) -> bool:
-    """Whether a JSON value holds U+0000 in any string or key: PostgreSQL stores neither in text nor in jsonb."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(contains_nul(v) for v in value)
-    return False
 
 
 _ID = re.compile(wire.ID_PATTERN)

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.access import AccessCache, RecordError, decide_pass
+from gateway.access import AccessCache, RecordError
 from gateway.access.sync import parse_snapshot
-from tests.access_edge.helpers import estate_records, snapshot, utc
-from tests.access_edge.test_visitor_pass import ESTATE, PUBLIC, UNTIL, make
+from tests.access_edge import test_visitor_pass
+from tests.access_edge.helpers import estate_records, snapshot
+from tests.access_edge.test_visitor_pass import NOON, UNTIL, make
 
-NOON = utc(2025, 6, 2, 12)
-
-
-def tap(cache: AccessCache, text: str) -> str:
-    decision = decide_pass(cache.view, "b3-lobby", text, NOON, public_key=PUBLIC, estate=ESTATE)
-    cache.record(decision)
-    return decision.reason
+cache = test_visitor_pass.cache
+"""A cache loaded with the test estate at version 1."""
+tap = test_visitor_pass._tap
 
 
 def used(*pass_ids: int) -> list[dict]:
@@ -24,14 +21,6 @@ def used(*pass_ids: int) -> list[dict]:
 
 def resync(version: int, *pass_ids: int) -> dict:
     return {**snapshot(version, estate_records()), "used_passes": used(*pass_ids)}
-
-
-@pytest.fixture
-def cache(tmp_path):
-    cache = AccessCache(tmp_path / "access.sqlite")
-    cache.replace_all(snapshot(1, estate_records()), synced_at=utc(2025, 6, 2))
-    yield cache
-    cache.close()
 
 
 def test_a_pass_used_at_another_gateway_stays_used_after_a_snapshot_resync(cache):

@@ -28,10 +28,12 @@ from central.notify.smtp import SmtpTransport
 from central.registry import residents
 from estatelink import wire
 from tests.billing.conftest import OFFICE, add_item, dec, local, post_run, setup_march
-from tests.notify.support import Clock, Inbox, SmtpServer
+from tests.notify import support
+from tests.notify.support import Clock
 
 POSTED = local(2025, 4, 2, 10)
 REMINDER_AT = local(2025, 4, 27, 9)
+inbox, smtp_server = support.inbox, support.smtp_server
 TOTALS = {"3-1201": dec("1104.81"), "3-1202": dec("608.88"), "3-1203": dec("426.79")}
 
 
@@ -59,19 +61,6 @@ def clock(monkeypatch) -> Clock:
     clock.now = POSTED.astimezone(UTC)
     monkeypatch.setattr(wire, "utc_now", clock)
     return clock
-
-
-@pytest.fixture
-def inbox() -> Inbox:
-    return Inbox()
-
-
-@pytest.fixture
-def smtp_server(inbox):
-    server = SmtpServer(inbox)
-    server.start()
-    yield server
-    server.stop()
 
 
 def sender_for(engine, port: int, clock: Clock, sms: SimulatedSmsProvider) -> NotifySender:

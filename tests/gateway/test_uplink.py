@@ -103,12 +103,12 @@ async def test_acks_for_what_was_sent_still_delete_after_a_restart(make_uplink, 
     assert box.next_seq == 11
 
 
-async def test_a_session_that_drops_at_once_backs_off_instead_of_reconnecting_at_the_minimum(
-        make_uplink, monkeypatch):
-    uplink = make_uplink()
+async def delays_between_sessions(uplink, monkeypatch, error: Exception, sessions: int) -> list[float]:
+    """Run the uplink's reconnect loop with every session failing at once with `error` (no jitter): the delays it
+    waited between them, until the `sessions`-th wait."""
     delays: list[float] = []
 
-    class Dropping:
+    class Connecting:
         async def __aenter__(self):
             return self
 
@@ -116,19 +116,26 @@ async def test_a_session_that_drops_at_once_backs_off_instead_of_reconnecting_at
             return False
 
     async def session(client):
-        raise aiomqtt.MqttError("kicked: another client took this id")
+        raise error
 
     async def fake_sleep(delay):
         delays.append(delay)
-        if len(delays) >= 5:
+        if len(delays) >= sessions:
             raise asyncio.CancelledError
 
-    monkeypatch.setattr(uplink, "_client", Dropping)
+    monkeypatch.setattr(uplink, "_client", Connecting)
     monkeypatch.setattr(uplink, "_session", session)
     monkeypatch.setattr(uplink_module.random, "uniform", lambda a, b: 1.0)
     monkeypatch.setattr(uplink_module.asyncio, "sleep", fake_sleep)
     with pytest.raises(asyncio.CancelledError):
         await uplink.run()
+    return delays
+
+
+async def test_a_session_that_drops_at_once_backs_off_instead_of_reconnecting_at_the_minimum(
+        make_uplink, monkeypatch):
+    delays = await delays_between_sessions(make_uplink(), monkeypatch,
+                                           aiomqtt.MqttError("kicked: another client took this id"), 5)
     assert delays[-1] > delays[0] * 4, f"reconnect delays {delays}: a broker that drops us at once is a storm"
 
 
@@ -148,29 +155,8 @@ async def test_an_ack_to_the_end_of_a_sent_tombstone_is_a_plain_ack(make_uplink,
 
 async def test_an_outbox_error_in_a_session_reconnects_instead_of_ending_the_gateway(make_uplink, monkeypatch):
     import sqlite3
-    uplink = make_uplink()
-    delays: list[float] = []
-
-    class Connecting:
-        async def __aenter__(self):
-            return self
-
-        async def __aexit__(self, *exc):
-            return False
-
-    async def session(client):
-        raise sqlite3.OperationalError("database is locked")
-
-    async def fake_sleep(delay):
-        delays.append(delay)
-        if len(delays) >= 2:
-            raise asyncio.CancelledError
-
-    monkeypatch.setattr(uplink, "_client", Connecting)
-    monkeypatch.setattr(uplink, "_session", session)
-    monkeypatch.setattr(uplink_module.asyncio, "sleep", fake_sleep)
-    with pytest.raises(asyncio.CancelledError):
-        await uplink.run()
+    delays = await delays_between_sessions(make_uplink(), monkeypatch,
+                                           sqlite3.OperationalError("database is locked"), 2)
     assert len(delays) == 2
 
 

@@ -72,14 +72,10 @@ async def test_a_port_that_cannot_be_opened_is_a_transport_error() -> None:
         await bus.adapter.run()
 
 
-async def test_a_serial_server_that_hangs_up_is_a_transport_error() -> None:
-    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read(1)
-        writer.close()
-
-    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+async def run_until_the_line_fails(serve, spec: MeterSpec) -> Bus:
+    """Run a bus of one meter on a serial-to-Ethernet server played by `serve`, until its line fails."""
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    spec = MeterSpec("m0", 0.1, Dlt645Reader("000000000161", [DI_FORWARD_ACTIVE_TOTAL], response_s=1.0))
     bus = Bus(LineSpec(f"tcp://127.0.0.1:{port}", baudrate=9600), [spec])
     try:
         with pytest.raises(TransportError, match="failed"):
@@ -87,6 +83,16 @@ async def test_a_serial_server_that_hangs_up_is_a_transport_error() -> None:
     finally:
         server.close()
         await server.wait_closed()
+    return bus
+
+
+async def test_a_serial_server_that_hangs_up_is_a_transport_error() -> None:
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1)
+        writer.close()
+
+    bus = await run_until_the_line_fails(
+        hang_up, MeterSpec("m0", 0.1, Dlt645Reader("000000000161", [DI_FORWARD_ACTIVE_TOTAL], response_s=1.0)))
     assert bus.stats.state == "online"  # it had been up: the supervisor restarts it with a fresh backoff
 
 
@@ -98,14 +104,6 @@ async def test_readings_taken_before_the_line_fails_in_the_same_poll_reach_the_g
         await reader.readuntil(b"\x16")  # the second request: the serial server goes away instead
         writer.close()
 
-    server = await asyncio.start_server(answer_once_then_hang_up, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
     reader = Dlt645Reader("000000000161", [DI_FORWARD_ACTIVE_TOTAL, DI_VOLTAGE_A], response_s=1.0)
-    bus = Bus(LineSpec(f"tcp://127.0.0.1:{port}", baudrate=9600), [MeterSpec("m0", 10.0, reader)])
-    try:
-        with pytest.raises(TransportError, match="failed"):
-            await asyncio.wait_for(bus.adapter.run(), 5)
-    finally:
-        server.close()
-        await server.wait_closed()
+    bus = await run_until_the_line_fails(answer_once_then_hang_up, MeterSpec("m0", 10.0, reader))
     assert bus.values("m0") == ["12.34"]  # read before the line failed: kept, as MeterReader.poll promises

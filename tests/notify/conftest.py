@@ -14,11 +14,13 @@ from central.notify.sender import NotifySender
 from central.notify.service import NoticeRequest
 from central.notify.smtp import SmtpTransport
 from central.registry import estates, residents, units
-from tests.notify.support import Clock, Inbox, SmtpServer
+from tests.notify import support
+from tests.notify.support import Clock
 from tests.support import database
 
 data_key = database.data_key
 engine = database.engine
+inbox, smtp_server = support.inbox, support.smtp_server
 
 OFFICE = Principal(user_id=7, username="office-zhao", role=Role.MANAGER, estates=frozenset({"demo"}))
 FAST = {"poll_interval_s": 0.05, "backoff_base_s": 60, "backoff_max_s": 3600, "max_attempts": 4}
@@ -47,19 +49,6 @@ async def demo(engine) -> dict[str, int]:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
-
-
-@pytest.fixture
-def inbox() -> Inbox:
-    return Inbox()
-
-
-@pytest.fixture
-def smtp_server(inbox):
-    server = SmtpServer(inbox)
-    server.start()
-    yield server
-    server.stop()
 
 
 def notify_config(port: int, **overrides) -> NotifyConfig:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 
+import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from cryptography import x509
@@ -123,3 +124,18 @@ def make_ca(directory: Path) -> CertAuthority:
     files.key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                  serialization.NoEncryption()))
     return files
+
+
+@pytest.fixture
+def inbox() -> Inbox:
+    return Inbox()
+
+
+@pytest.fixture
+def smtp_server(inbox):
+    """A plain SMTP server on a free port, delivering into `inbox` (a conftest or test module imports both)."""
+    server = SmtpServer(inbox)
+    server.start()
+    yield server
+    server.stop()
+
